@@ -180,7 +180,8 @@ typedef struct rp_mqtt_user_prop {
  *
  * A field is meaningful only when its bit is set in `present`. Repeated
  * properties: user properties (any packet) and subscription identifiers
- * (PUBLISH; at most one in SUBSCRIBE).
+ * (PUBLISH; at most one in SUBSCRIBE) have no bit: the decoder never sets
+ * theirs and the encoder ignores it.
  * - Decoded: user_props and sub_ids are NULL; user_prop_count and
  *   sub_id_count count them, and rp_mqtt_props_next() walks them in wire
  *   order through `raw`, the property block inside the input.
@@ -340,7 +341,8 @@ void rp_mqtt_limits_default(rp_mqtt_limits *lim);
 
 /*
  * Lowers every field of `lim` above its hard cap to the cap, and raises a
- * zero field to 1 (a zero limit would refuse everything). Returns the
+ * zero field to 1 (max_packet to 2, the size of a PINGREQ), since a zero
+ * limit would refuse everything. Returns the
  * number of fields changed, so a configuration loader can warn.
  */
 unsigned rp_mqtt_limits_clamp(rp_mqtt_limits *lim);
@@ -378,6 +380,9 @@ typedef struct rp_mqtt_frame {
  * - RP_E_QOS: PUBLISH with QoS 3, or DUP set on QoS 0.
  * - RP_E_REMAINING_LENGTH: over 4 length bytes, or not minimally encoded.
  * - RP_E_TOO_LARGE: total > max_packet.
+ * - RP_E_TRAILING: a type whose body has a fixed size (PINGREQ, PINGRESP;
+ *   under 3.1.1 also CONNACK, the acks, UNSUBACK, DISCONNECT) announces a
+ *   longer remaining length.
  * - RP_E_INVALID_ARG: buf or frame NULL, or bad version.
  */
 rp_status rp_mqtt_frame_parse(const uint8_t *buf, size_t len, uint8_t version,
@@ -396,6 +401,10 @@ rp_status rp_mqtt_frame_parse(const uint8_t *buf, size_t len, uint8_t version,
  * `version`: the connection's protocol level. For CONNECT it may be 0 and
  * the level is taken from the packet. For any other packet it MUST be
  * RP_MQTT_V311 or RP_MQTT_V5.
+ *
+ * Rules that need connection state are left to the caller: a second
+ * CONNECT, topic alias above the negotiated maximum, a Subscription
+ * Identifier in a PUBLISH sent by a client, packet identifiers in use.
  *
  * Returns RP_OK, RP_NEED_MORE (with *consumed set to the bytes still
  * missing when known, else 1), any error of rp_mqtt_frame_parse(), or:
@@ -497,9 +506,10 @@ int rp_mqtt_topic_match(const uint8_t *f, size_t flen, const uint8_t *t, size_t 
  * DISCONNECT, or a CONNACK if the failing packet was the CONNECT):
  * RP_E_TOO_LARGE -> 0x95, RP_E_TOPIC_NAME -> 0x90, RP_E_TOPIC_FILTER ->
  * 0x8F, RP_E_PROTOCOL_VERSION -> 0x84, RP_E_PAYLOAD_FORMAT -> 0x99,
- * RP_E_LIMIT -> 0x97; the protocol errors (duplicate or out-of-range
- * property, property not allowed, packet id 0, empty list, AUTH where not
- * allowed) -> 0x82; the other malformed cases -> 0x81. RP_OK -> 0x00.
+ * RP_E_LIMIT -> 0x97; what the specification calls a Protocol Error
+ * (RP_E_PROPERTY_DUP, RP_E_PROPERTY_VALUE, RP_E_PACKET_ID, RP_E_EMPTY,
+ * RP_E_PROTOCOL) -> 0x82; every other failure, RP_E_PROPERTY included
+ * (section 2.2.2.2), is a Malformed Packet -> 0x81. RP_OK -> 0x00.
  */
 uint8_t rp_mqtt_reason_for(rp_status st);
 
