@@ -1,0 +1,480 @@
+/*
+ * loop.c - the loop core: watchers, timers, posted tasks, dispatch.
+ *
+ * State
+ * - watchers[fd]: the callback and mask of each watched fd (mask 0: none).
+ *   The array grows to the largest fd watched; it never shrinks.
+ * - heap[0 .. nheap): running timers, a binary min-heap on (deadline, seq);
+ *   each timer knows its slot, so stop and restart are O(log n).
+ * - posts: tasks from other threads, a mutex-protected FIFO of nodes.
+ *   Posting to an empty queue writes the eventfd once; the loop reads it
+ *   when it drains the queue, so a burst of posts costs one wake-up.
+ *
+ * Invariants: heap[i]->slot == i + 1 for every running timer; a stopped
+ * timer has slot 0. Only the loop thread touches watchers and the heap.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "util/alloc.h"
+
+#define READY_BATCH 256
+
+typedef struct watcher {
+	unsigned events; /* 0: not watched */
+	rp_io_fn fn;
+	void *arg;
+} watcher;
+
+typedef struct post {
+	struct post *next;
+	rp_task_fn fn;
+	void *arg;
+} post;
+
+struct rp_loop {
+	unsigned id;
+	rp__backend *be;
+	uint64_t now;
+	atomic_int stop;
+
+	watcher *watchers;
+	size_t nwatchers;
+
+	rp_timer **heap;
+	size_t nheap, heap_cap;
+	uint64_t timer_seq;
+
+	int wake_fd;
+	pthread_mutex_t post_mu;
+	post *post_head, *post_tail;
+
+	rp__ready ready[READY_BATCH];
+};
+
+uint64_t rp_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t rp_loop_now(const rp_loop *loop)
+{
+	return loop->now;
+}
+
+unsigned rp_loop_id(const rp_loop *loop)
+{
+	return loop->id;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static int earlier(const rp_timer *a, const rp_timer *b)
+{
+	return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static void heap_set(rp_loop *loop, size_t i, rp_timer *t)
+{
+	loop->heap[i] = t;
+	t->slot = i + 1u;
+}
+
+static void sift_up(rp_loop *loop, size_t i)
+{
+	rp_timer *t = loop->heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1u) / 2u;
+
+		if (!earlier(t, loop->heap[parent])) {
+			break;
+		}
+		heap_set(loop, i, loop->heap[parent]);
+		i = parent;
+	}
+	heap_set(loop, i, t);
+}
+
+static void sift_down(rp_loop *loop, size_t i)
+{
+	rp_timer *t = loop->heap[i];
+
+	for (;;) {
+		size_t c = 2u * i + 1u;
+
+		if (c >= loop->nheap) {
+			break;
+		}
+		if (c + 1u < loop->nheap && earlier(loop->heap[c + 1u], loop->heap[c])) {
+			c++;
+		}
+		if (!earlier(loop->heap[c], t)) {
+			break;
+		}
+		heap_set(loop, i, loop->heap[c]);
+		i = c;
+	}
+	heap_set(loop, i, t);
+}
+
+static void heap_remove(rp_loop *loop, rp_timer *t)
+{
+	size_t i = t->slot - 1u;
+	rp_timer *last = loop->heap[--loop->nheap];
+
+	t->slot = 0;
+	if (last == t) {
+		return;
+	}
+	heap_set(loop, i, last);
+	sift_down(loop, i);
+	sift_up(loop, last->slot - 1u);
+}
+
+int rp_timer_active(const rp_timer *t)
+{
+	return t->slot != 0;
+}
+
+void rp_timer_stop(rp_loop *loop, rp_timer *t)
+{
+	if (t->slot != 0) {
+		heap_remove(loop, t);
+	}
+}
+
+/*
+ * The heap grows before the timer is added, so a failure leaves the timer
+ * stopped and says so: a deadline is never silently lost.
+ */
+rp_status rp_timer_start(rp_loop *loop, rp_timer *t, uint64_t after_ms, rp_timer_fn fn, void *arg)
+{
+	rp_timer_stop(loop, t);
+	if (loop->nheap == loop->heap_cap) {
+		size_t cap = loop->heap_cap ? loop->heap_cap * 2u : 64u;
+		rp_timer **h = rp_realloc(NULL, loop->heap, cap * sizeof(*h));
+
+		if (h == NULL) {
+			return RP_E_NOMEM;
+		}
+		loop->heap = h;
+		loop->heap_cap = cap;
+	}
+	t->fn = fn;
+	t->arg = arg;
+	t->deadline = after_ms > UINT64_MAX - loop->now ? UINT64_MAX : loop->now + after_ms;
+	t->seq = ++loop->timer_seq;
+	loop->heap[loop->nheap] = t;
+	t->slot = ++loop->nheap;
+	sift_up(loop, loop->nheap - 1u);
+	return RP_OK;
+}
+
+static void run_timers(rp_loop *loop)
+{
+	uint64_t seq_limit = loop->timer_seq;
+
+	while (loop->nheap > 0) {
+		rp_timer *t = loop->heap[0];
+
+		/* Timers started by this phase wait for the next pass. */
+		if (t->deadline > loop->now || t->seq > seq_limit) {
+			break;
+		}
+		heap_remove(loop, t);
+		t->fn(loop, t->arg);
+	}
+}
+
+static int wait_timeout(const rp_loop *loop, uint64_t max_wait_ms)
+{
+	uint64_t wait = max_wait_ms;
+
+	if (loop->nheap > 0) {
+		uint64_t d = loop->heap[0]->deadline;
+		uint64_t until = d > loop->now ? d - loop->now : 0;
+
+		if (until < wait) {
+			wait = until;
+		}
+	}
+	if (wait > (uint64_t)INT32_MAX) {
+		return -1;
+	}
+	return (int)wait;
+}
+
+/* ---- watchers ---------------------------------------------------------- */
+
+static watcher *watcher_for(rp_loop *loop, int fd)
+{
+	return fd >= 0 && (size_t)fd < loop->nwatchers ? &loop->watchers[fd] : NULL;
+}
+
+rp_status rp_loop_watch(rp_loop *loop, int fd, unsigned events, rp_io_fn fn, void *arg)
+{
+	watcher *w;
+	rp_status st;
+
+	if (fd < 0 || fn == NULL) {
+		return RP_E_INVALID_ARG;
+	}
+	if ((size_t)fd >= loop->nwatchers) {
+		size_t n = loop->nwatchers ? loop->nwatchers : 64u;
+		watcher *grown;
+
+		while (n <= (size_t)fd) {
+			n *= 2u;
+		}
+		grown = rp_realloc(NULL, loop->watchers, n * sizeof(*grown));
+		if (grown == NULL) {
+			return RP_E_NOMEM;
+		}
+		for (size_t i = loop->nwatchers; i < n; i++) {
+			grown[i].events = 0;
+			grown[i].fn = NULL;
+			grown[i].arg = NULL;
+		}
+		loop->watchers = grown;
+		loop->nwatchers = n;
+	}
+	w = &loop->watchers[fd];
+	if (w->fn != NULL) {
+		return RP_E_INVALID_ARG;
+	}
+	st = rp__backend_add(loop->be, fd, events);
+	if (st != RP_OK) {
+		return st;
+	}
+	w->events = events;
+	w->fn = fn;
+	w->arg = arg;
+	return RP_OK;
+}
+
+rp_status rp_loop_modify(rp_loop *loop, int fd, unsigned events)
+{
+	watcher *w = watcher_for(loop, fd);
+	rp_status st;
+
+	if (w == NULL || w->fn == NULL) {
+		return RP_E_NOT_FOUND;
+	}
+	if (w->events == events) {
+		return RP_OK;
+	}
+	st = rp__backend_mod(loop->be, fd, events);
+	if (st == RP_OK) {
+		w->events = events;
+	}
+	return st;
+}
+
+void rp_loop_unwatch(rp_loop *loop, int fd)
+{
+	watcher *w = watcher_for(loop, fd);
+
+	if (w == NULL || w->fn == NULL) {
+		return;
+	}
+	rp__backend_del(loop->be, fd);
+	w->events = 0;
+	w->fn = NULL;
+	w->arg = NULL;
+}
+
+static void dispatch(rp_loop *loop, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		watcher *w = watcher_for(loop, loop->ready[i].fd);
+		unsigned ev;
+
+		/* Unwatched (or re-watched for less) earlier in this pass: skip. */
+		if (w == NULL || w->fn == NULL) {
+			continue;
+		}
+		ev = loop->ready[i].events & (w->events | RP_LOOP_ERROR);
+		if ((loop->ready[i].events & RP_LOOP_ERROR) && (w->events & RP_LOOP_READ)) {
+			ev |= RP_LOOP_READ;
+		}
+		if (ev != 0) {
+			w->fn(loop, loop->ready[i].fd, ev, w->arg);
+		}
+	}
+}
+
+/* ---- posts ------------------------------------------------------------- */
+
+static void drain_wake(int fd)
+{
+	uint64_t v;
+
+	/* Non-blocking; EAGAIN means another drain got it first. */
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR) {
+	}
+}
+
+rp_status rp_loop_post(rp_loop *loop, rp_task_fn fn, void *arg)
+{
+	post *p = rp_alloc(NULL, sizeof(*p));
+	int was_empty;
+
+	if (p == NULL) {
+		return RP_E_NOMEM;
+	}
+	p->next = NULL;
+	p->fn = fn;
+	p->arg = arg;
+	pthread_mutex_lock(&loop->post_mu);
+	was_empty = loop->post_head == NULL;
+	if (was_empty) {
+		loop->post_head = p;
+	} else {
+		loop->post_tail->next = p;
+	}
+	loop->post_tail = p;
+	pthread_mutex_unlock(&loop->post_mu);
+	if (was_empty) {
+		uint64_t one = 1;
+
+		/* Can only fail if the counter would overflow: the loop is awake then. */
+		while (write(loop->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+		}
+	}
+	return RP_OK;
+}
+
+static void run_posts(rp_loop *loop)
+{
+	post *p;
+
+	pthread_mutex_lock(&loop->post_mu);
+	p = loop->post_head;
+	loop->post_head = loop->post_tail = NULL;
+	pthread_mutex_unlock(&loop->post_mu);
+	while (p != NULL) {
+		post *next = p->next;
+
+		p->fn(loop, p->arg);
+		rp_free(NULL, p);
+		p = next;
+	}
+}
+
+static void on_wake(rp_loop *loop, int fd, unsigned events, void *arg)
+{
+	(void)loop;
+	(void)events;
+	(void)arg;
+	drain_wake(fd);
+}
+
+void rp_loop_stop(rp_loop *loop)
+{
+	uint64_t one = 1;
+
+	atomic_store(&loop->stop, 1);
+	while (write(loop->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+	}
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+rp_loop *rp_loop_new(unsigned id)
+{
+	rp_loop *loop = rp_calloc(NULL, 1, sizeof(*loop));
+
+	if (loop == NULL) {
+		return NULL;
+	}
+	loop->id = id;
+	loop->wake_fd = -1;
+	atomic_init(&loop->stop, 0);
+	pthread_mutex_init(&loop->post_mu, NULL);
+	loop->be = rp__backend_new();
+	if (loop->be == NULL) {
+		goto fail;
+	}
+	loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (loop->wake_fd < 0) {
+		goto fail;
+	}
+	if (rp_loop_watch(loop, loop->wake_fd, RP_LOOP_READ, on_wake, NULL) != RP_OK) {
+		goto fail;
+	}
+	loop->now = rp_clock_ms();
+	return loop;
+fail:
+	rp_loop_free(loop);
+	return NULL;
+}
+
+void rp_loop_free(rp_loop *loop)
+{
+	post *p;
+
+	if (loop == NULL) {
+		return;
+	}
+	p = loop->post_head;
+	while (p != NULL) {
+		post *next = p->next;
+
+		rp_free(NULL, p);
+		p = next;
+	}
+	if (loop->wake_fd >= 0) {
+		close(loop->wake_fd);
+	}
+	rp__backend_free(loop->be);
+	for (size_t i = 0; i < loop->nheap; i++) {
+		loop->heap[i]->slot = 0;
+	}
+	rp_free(NULL, loop->heap);
+	rp_free(NULL, loop->watchers);
+	pthread_mutex_destroy(&loop->post_mu);
+	rp_free(NULL, loop);
+}
+
+rp_status rp_loop_run_once(rp_loop *loop, uint64_t max_wait_ms)
+{
+	int n, has_posts;
+
+	pthread_mutex_lock(&loop->post_mu);
+	has_posts = loop->post_head != NULL;
+	pthread_mutex_unlock(&loop->post_mu);
+	n = rp__backend_wait(loop->be, loop->ready, READY_BATCH,
+			     has_posts ? 0 : wait_timeout(loop, max_wait_ms));
+	if (n < 0) {
+		return RP_E_IO;
+	}
+	loop->now = rp_clock_ms();
+	dispatch(loop, n);
+	run_timers(loop);
+	run_posts(loop);
+	return RP_OK;
+}
+
+rp_status rp_loop_run(rp_loop *loop)
+{
+	while (!atomic_load(&loop->stop)) {
+		rp_status st = rp_loop_run_once(loop, UINT64_MAX);
+
+		if (st != RP_OK) {
+			return st;
+		}
+	}
+	atomic_store(&loop->stop, 0);
+	return RP_OK;
+}

@@ -1,0 +1,117 @@
+/*
+ * server/loop/loop.h - rampartd's event loop: one per core, one thread each.
+ *
+ * Conventions
+ * - A loop is owned by the thread that runs rp_loop_run(). Every function
+ *   here must be called from that thread, except rp_loop_post() and
+ *   rp_loop_stop(), which any thread may call.
+ * - File descriptors are watched by number, as in Redis's ae.c: one watcher
+ *   slot per fd. Unwatching an fd during a dispatch pass suppresses events
+ *   already gathered for it in that pass. The caller still owns the fd and
+ *   closes it after rp_loop_unwatch().
+ * - Timers are embedded in their owner (rp_timer, no allocation) and kept
+ *   in a binary heap: start, restart and stop cost O(log n). A timer MUST
+ *   be stopped before the memory holding it is freed.
+ * - Time is a monotonic clock in milliseconds, read once per iteration
+ *   (rp_loop_now()), so every callback of one pass sees the same instant.
+ *
+ * Phases of one iteration (docs/architecture.md, "Event loop"):
+ *   1. wait: epoll_wait until the earliest timer, an fd event or a post;
+ *   2. now: update the cached clock;
+ *   3. io: call the watchers of ready fds, in the order epoll gave them;
+ *   4. timers: call every timer whose deadline is <= now, earliest first
+ *      (a timer started during this phase for "now" waits for the next pass);
+ *   5. posts: run the tasks other threads posted, in the order posted.
+ */
+#ifndef RP_SERVER_LOOP_H
+#define RP_SERVER_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rampart/status.h"
+
+typedef struct rp_loop rp_loop;
+
+/* Event bits for rp_loop_watch() and the io callback. */
+#define RP_LOOP_READ 1u
+#define RP_LOOP_WRITE 2u
+#define RP_LOOP_ERROR 4u /* hang-up or error: reported with READ as well */
+
+typedef void (*rp_io_fn)(rp_loop *loop, int fd, unsigned events, void *arg);
+typedef void (*rp_timer_fn)(rp_loop *loop, void *arg);
+typedef void (*rp_task_fn)(rp_loop *loop, void *arg);
+
+/* A timer, embedded in the object it belongs to. Zero-initialise it. */
+typedef struct rp_timer {
+	uint64_t deadline; /* ms, rp_loop_now() clock */
+	uint64_t seq;      /* start order: ties fire in the order started */
+	size_t slot;       /* heap index + 1; 0 when not running */
+	rp_timer_fn fn;
+	void *arg;
+} rp_timer;
+
+/*
+ * Creates a loop. `id` names it in logs. Returns NULL when the epoll or
+ * eventfd descriptor or memory cannot be had.
+ */
+rp_loop *rp_loop_new(unsigned id);
+
+/* Frees a loop that is not running. Pending posted tasks are dropped
+ * without being run; watchers and timers are forgotten. */
+void rp_loop_free(rp_loop *loop);
+
+/* The id given to rp_loop_new(). */
+unsigned rp_loop_id(const rp_loop *loop);
+
+/*
+ * Starts watching fd for `events` (RP_LOOP_READ and/or RP_LOOP_WRITE;
+ * edge-free, level-triggered). Returns RP_OK, RP_E_INVALID_ARG (fd < 0,
+ * fn NULL, fd already watched), RP_E_NOMEM, or RP_E_IO (epoll refused).
+ */
+rp_status rp_loop_watch(rp_loop *loop, int fd, unsigned events, rp_io_fn fn, void *arg);
+
+/* Changes the events of a watched fd. RP_OK, RP_E_NOT_FOUND or RP_E_IO. */
+rp_status rp_loop_modify(rp_loop *loop, int fd, unsigned events);
+
+/* Stops watching fd (no-op if it is not watched). */
+void rp_loop_unwatch(rp_loop *loop, int fd);
+
+/*
+ * (Re)starts t to fire once, `after_ms` from now. Returns RP_OK, or
+ * RP_E_NOMEM when the heap could not grow (t is then stopped).
+ */
+rp_status rp_timer_start(rp_loop *loop, rp_timer *t, uint64_t after_ms, rp_timer_fn fn,
+			 void *arg);
+
+/* Stops t if it is running. */
+void rp_timer_stop(rp_loop *loop, rp_timer *t);
+
+/* 1 if t is running. */
+int rp_timer_active(const rp_timer *t);
+
+/*
+ * Any thread: queues fn(loop, arg) to run on the loop's thread and wakes
+ * the loop. Returns RP_OK, or RP_E_NOMEM (the task was not queued and the
+ * caller still owns arg).
+ */
+rp_status rp_loop_post(rp_loop *loop, rp_task_fn fn, void *arg);
+
+/* Runs iterations until rp_loop_stop(). Returns RP_OK, or RP_E_IO if
+ * epoll_wait fails for a reason other than EINTR. */
+rp_status rp_loop_run(rp_loop *loop);
+
+/* Runs one iteration, waiting at most max_wait_ms (for tests and for
+ * callers with their own outer loop). Returns as rp_loop_run(). */
+rp_status rp_loop_run_once(rp_loop *loop, uint64_t max_wait_ms);
+
+/* Any thread: makes rp_loop_run() return after the current iteration. */
+void rp_loop_stop(rp_loop *loop);
+
+/* The cached monotonic clock of the current iteration, in ms. */
+uint64_t rp_loop_now(const rp_loop *loop);
+
+/* The monotonic clock now, in ms (not cached). */
+uint64_t rp_clock_ms(void);
+
+#endif /* RP_SERVER_LOOP_H */

@@ -1,0 +1,163 @@
+/*
+ * alloc.c - budgets, failure injection and secret wiping over malloc.
+ *
+ * Each block carries a small header with its size, so rp_free() can give
+ * the budget back and rp_free_secret() can wipe the whole block. The header
+ * is max_align_t-sized so that the user part stays aligned for any type.
+ */
+#include "alloc.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef union hdr {
+	size_t size;
+	max_align_t align_;
+} hdr;
+
+static atomic_long fail_countdown = -1;
+static atomic_size_t in_use;
+
+void rp_alloc_fail_after(long n)
+{
+	atomic_store(&fail_countdown, n < 0 ? -1 : n);
+}
+
+size_t rp_alloc_in_use(void)
+{
+	return atomic_load(&in_use);
+}
+
+/* 1 if this allocation must fail for the test that asked. */
+static int injected_failure(void)
+{
+	long n = atomic_load(&fail_countdown);
+
+	while (n >= 0) {
+		if (n == 0) {
+			return 1;
+		}
+		if (atomic_compare_exchange_weak(&fail_countdown, &n, n - 1)) {
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int charge(rp_budget *b, size_t size)
+{
+	if (b == NULL) {
+		return 1;
+	}
+	if (size > b->cap || b->used > b->cap - size) {
+		return 0;
+	}
+	b->used += size;
+	return 1;
+}
+
+static void uncharge(rp_budget *b, size_t size)
+{
+	if (b != NULL) {
+		b->used = size > b->used ? 0 : b->used - size;
+	}
+}
+
+void *rp_alloc(rp_budget *b, size_t size)
+{
+	hdr *h;
+
+	if (size == 0 || size > SIZE_MAX - sizeof(hdr) || injected_failure()) {
+		return NULL;
+	}
+	if (!charge(b, size)) {
+		return NULL;
+	}
+	h = malloc(sizeof(hdr) + size);
+	if (h == NULL) {
+		uncharge(b, size);
+		return NULL;
+	}
+	h->size = size;
+	atomic_fetch_add(&in_use, size);
+	return h + 1;
+}
+
+void *rp_calloc(rp_budget *b, size_t count, size_t size)
+{
+	void *p;
+
+	if (size != 0 && count > SIZE_MAX / size) {
+		return NULL;
+	}
+	p = rp_alloc(b, count * size);
+	if (p != NULL) {
+		memset(p, 0, count * size);
+	}
+	return p;
+}
+
+void *rp_realloc(rp_budget *b, void *p, size_t size)
+{
+	hdr *h, *n;
+	size_t old;
+
+	if (p == NULL) {
+		return rp_alloc(b, size);
+	}
+	if (size == 0 || size > SIZE_MAX - sizeof(hdr) || injected_failure()) {
+		return NULL;
+	}
+	h = (hdr *)p - 1;
+	old = h->size;
+	if (size > old && !charge(b, size - old)) {
+		return NULL;
+	}
+	n = realloc(h, sizeof(hdr) + size);
+	if (n == NULL) {
+		if (size > old) {
+			uncharge(b, size - old);
+		}
+		return NULL;
+	}
+	if (size < old) {
+		uncharge(b, old - size);
+		atomic_fetch_sub(&in_use, old - size);
+	} else {
+		atomic_fetch_add(&in_use, size - old);
+	}
+	n->size = size;
+	return n + 1;
+}
+
+void rp_free(rp_budget *b, void *p)
+{
+	hdr *h;
+
+	if (p == NULL) {
+		return;
+	}
+	h = (hdr *)p - 1;
+	uncharge(b, h->size);
+	atomic_fetch_sub(&in_use, h->size);
+	free(h);
+}
+
+void rp_wipe(void *p, size_t n)
+{
+	/* A volatile function pointer: the call cannot be proven dead. */
+	static void *(*const volatile set)(void *, int, size_t) = memset;
+
+	if (p != NULL && n != 0) {
+		set(p, 0, n);
+	}
+}
+
+void rp_free_secret(rp_budget *b, void *p)
+{
+	if (p != NULL) {
+		rp_wipe(p, ((hdr *)p - 1)->size);
+	}
+	rp_free(b, p);
+}

@@ -1,0 +1,349 @@
+/* Unit tests of server/loop: watchers, timers, posts, failure paths. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop/loop.h"
+#include "util/alloc.h"
+
+typedef struct rec {
+	int calls;
+	int order[64];
+	int n;
+	int other_fd;
+} rec;
+
+static void on_read(rp_loop *loop, int fd, unsigned events, void *arg)
+{
+	rec *r = arg;
+	char buf[16];
+
+	(void)loop;
+	assert_true(events & RP_LOOP_READ);
+	assert_true(read(fd, buf, sizeof(buf)) > 0);
+	r->calls++;
+}
+
+static void test_pipe_readable(void **state)
+{
+	rp_loop *loop = rp_loop_new(0);
+	rec r = {0};
+	int p[2];
+
+	(void)state;
+	assert_non_null(loop);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(rp_loop_watch(loop, p[0], RP_LOOP_READ, on_read, &r), RP_OK);
+	/* Watching the same fd twice is refused. */
+	assert_int_equal(rp_loop_watch(loop, p[0], RP_LOOP_READ, on_read, &r), RP_E_INVALID_ARG);
+	assert_int_equal(rp_loop_run_once(loop, 0), RP_OK);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(rp_loop_run_once(loop, 1000), RP_OK);
+	assert_int_equal(r.calls, 1);
+	/* Not watching for reads any more: no call. */
+	assert_int_equal(rp_loop_modify(loop, p[0], 0), RP_OK);
+	assert_int_equal(write(p[1], "y", 1), 1);
+	assert_int_equal(rp_loop_run_once(loop, 0), RP_OK);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(rp_loop_modify(loop, p[0], RP_LOOP_READ), RP_OK);
+	assert_int_equal(rp_loop_run_once(loop, 1000), RP_OK);
+	assert_int_equal(r.calls, 2);
+	rp_loop_unwatch(loop, p[0]);
+	assert_int_equal(rp_loop_modify(loop, p[0], RP_LOOP_READ), RP_E_NOT_FOUND);
+	close(p[0]);
+	close(p[1]);
+	rp_loop_free(loop);
+}
+
+/* The first callback of a pass unwatches the other fd: its event is dropped. */
+static void on_read_unwatch_other(rp_loop *loop, int fd, unsigned events, void *arg)
+{
+	rec *r = arg;
+	char buf[16];
+
+	(void)events;
+	assert_true(read(fd, buf, sizeof(buf)) > 0);
+	r->calls++;
+	rp_loop_unwatch(loop, r->other_fd);
+}
+
+static void test_unwatch_during_dispatch(void **state)
+{
+	const struct timespec ms = {0, 1000000};
+	rp_loop *loop = rp_loop_new(0);
+	rec ra = {0}, rb = {0};
+	int a[2], b[2];
+
+	(void)state;
+	assert_int_equal(pipe(a), 0);
+	assert_int_equal(pipe(b), 0);
+	/* Each callback unwatches the other pipe: only one may run. */
+	ra.other_fd = b[0];
+	rb.other_fd = a[0];
+	assert_int_equal(rp_loop_watch(loop, a[0], RP_LOOP_READ, on_read_unwatch_other, &ra), RP_OK);
+	assert_int_equal(rp_loop_watch(loop, b[0], RP_LOOP_READ, on_read_unwatch_other, &rb), RP_OK);
+	assert_int_equal(write(a[1], "x", 1), 1);
+	assert_int_equal(write(b[1], "x", 1), 1);
+	/* Let both become ready before the pass. */
+	nanosleep(&ms, NULL);
+	assert_int_equal(rp_loop_run_once(loop, 1000), RP_OK);
+	assert_int_equal(ra.calls + rb.calls, 1);
+	rp_loop_unwatch(loop, a[0]);
+	rp_loop_unwatch(loop, b[0]);
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+	rp_loop_free(loop);
+}
+
+typedef struct tctx {
+	rec *r;
+	int id;
+} tctx;
+
+static void on_timer(rp_loop *loop, void *arg)
+{
+	tctx *c = arg;
+
+	(void)loop;
+	if (c->r->n < 64) {
+		c->r->order[c->r->n++] = c->id;
+	}
+}
+
+static void run_until_calls(rp_loop *loop, rec *r, int want)
+{
+	uint64_t until = rp_clock_ms() + 5000u;
+
+	while (r->n < want && rp_clock_ms() < until) {
+		assert_int_equal(rp_loop_run_once(loop, 50), RP_OK);
+	}
+}
+
+static void test_timers_order_and_stop(void **state)
+{
+	rp_loop *loop = rp_loop_new(0);
+	rec r = {0};
+	rp_timer t[6];
+	tctx c[6];
+	/* Deadlines out of order, with a tie (ids 3 and 4) kept in start order. */
+	static const uint64_t after[6] = {30, 10, 20, 5, 5, 15};
+	int i;
+
+	(void)state;
+	memset(t, 0, sizeof(t));
+	for (i = 0; i < 6; i++) {
+		c[i].r = &r;
+		c[i].id = i;
+		assert_int_equal(rp_timer_start(loop, &t[i], after[i], on_timer, &c[i]), RP_OK);
+		assert_true(rp_timer_active(&t[i]));
+	}
+	rp_timer_stop(loop, &t[5]);
+	assert_false(rp_timer_active(&t[5]));
+	/* Restarting moves a timer: 2 now fires last. */
+	assert_int_equal(rp_timer_start(loop, &t[2], 40, on_timer, &c[2]), RP_OK);
+	run_until_calls(loop, &r, 5);
+	assert_int_equal(r.n, 5);
+	assert_int_equal(r.order[0], 3);
+	assert_int_equal(r.order[1], 4);
+	assert_int_equal(r.order[2], 1);
+	assert_int_equal(r.order[3], 0);
+	assert_int_equal(r.order[4], 2);
+	for (i = 0; i < 6; i++) {
+		assert_false(rp_timer_active(&t[i]));
+	}
+	rp_loop_free(loop);
+}
+
+/* A timer restarted for 0 ms from its own callback waits for the next pass. */
+static rp_timer self_timer;
+
+static void on_rearm(rp_loop *loop, void *arg)
+{
+	rec *r = arg;
+
+	r->calls++;
+	assert_int_equal(rp_timer_start(loop, &self_timer, 0, on_rearm, r), RP_OK);
+}
+
+static void test_timer_rearm_next_pass(void **state)
+{
+	rp_loop *loop = rp_loop_new(0);
+	rec r = {0};
+
+	(void)state;
+	memset(&self_timer, 0, sizeof(self_timer));
+	assert_int_equal(rp_timer_start(loop, &self_timer, 0, on_rearm, &r), RP_OK);
+	assert_int_equal(rp_loop_run_once(loop, 0), RP_OK);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(rp_loop_run_once(loop, 0), RP_OK);
+	assert_int_equal(r.calls, 2);
+	rp_timer_stop(loop, &self_timer);
+	rp_loop_free(loop);
+}
+
+/* Many random timers: they fire in deadline order (heap invariant). */
+typedef struct order_ctx {
+	rp_timer t;
+	uint64_t deadline;
+	uint64_t *prev;
+	int *bad;
+	int *fired;
+} order_ctx;
+
+static void on_ordered(rp_loop *loop, void *arg)
+{
+	order_ctx *o = arg;
+
+	(void)loop;
+	if (o->deadline < *o->prev) {
+		(*o->bad)++;
+	}
+	*o->prev = o->deadline;
+	(*o->fired)++;
+}
+
+static void test_timer_heap_random(void **state)
+{
+	enum { N = 2000 };
+	rp_loop *loop = rp_loop_new(0);
+	order_ctx *o = calloc(N, sizeof(*o));
+	uint64_t prev = 0;
+	int bad = 0, fired = 0, stopped = 0, i;
+	uint64_t until;
+
+	(void)state;
+	assert_non_null(o);
+	srand(1234);
+	for (i = 0; i < N; i++) {
+		uint64_t after = (uint64_t)(rand() % 30);
+
+		o[i].prev = &prev;
+		o[i].bad = &bad;
+		o[i].fired = &fired;
+		assert_int_equal(rp_timer_start(loop, &o[i].t, after, on_ordered, &o[i]), RP_OK);
+		o[i].deadline = o[i].t.deadline;
+	}
+	for (i = 0; i < N; i += 3) {
+		rp_timer_stop(loop, &o[i].t);
+		stopped++;
+	}
+	until = rp_clock_ms() + 5000u;
+	while (fired < N - stopped && rp_clock_ms() < until) {
+		assert_int_equal(rp_loop_run_once(loop, 50), RP_OK);
+	}
+	assert_int_equal(fired, N - stopped);
+	assert_int_equal(bad, 0);
+	rp_loop_free(loop);
+	free(o);
+}
+
+/* Posts from another thread run on the loop, in order; stop works from there. */
+typedef struct post_ctx {
+	rp_loop *loop;
+	int seen[100];
+	int n;
+} post_ctx;
+
+static post_ctx pc;
+
+static void on_post(rp_loop *loop, void *arg)
+{
+	(void)loop;
+	pc.seen[pc.n++] = (int)(intptr_t)arg;
+}
+
+static void *poster(void *arg)
+{
+	rp_loop *loop = arg;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(rp_loop_post(loop, on_post, (void *)(intptr_t)i), RP_OK);
+	}
+	return NULL;
+}
+
+static void on_post_stop(rp_loop *loop, void *arg)
+{
+	(void)arg;
+	rp_loop_stop(loop);
+}
+
+static void test_post_cross_thread(void **state)
+{
+	rp_loop *loop = rp_loop_new(3);
+	pthread_t th;
+	int i;
+
+	(void)state;
+	memset(&pc, 0, sizeof(pc));
+	assert_int_equal(rp_loop_id(loop), 3);
+	assert_int_equal(pthread_create(&th, NULL, poster, loop), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(rp_loop_post(loop, on_post_stop, NULL), RP_OK);
+	/* Run blocks until the posted stop: the eventfd woke it. */
+	assert_int_equal(rp_loop_run(loop), RP_OK);
+	assert_int_equal(pc.n, 100);
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(pc.seen[i], i);
+	}
+	rp_loop_free(loop);
+}
+
+/* Allocation failures: reported, nothing leaked, nothing half-done. */
+static void test_alloc_failures(void **state)
+{
+	size_t base = rp_alloc_in_use();
+	rp_loop *loop = NULL;
+	rp_timer t;
+	rec r = {0};
+	tctx c = {&r, 1};
+	long n;
+
+	(void)state;
+	for (n = 0; loop == NULL; n++) {
+		rp_alloc_fail_after(n);
+		loop = rp_loop_new(0);
+		rp_alloc_fail_after(-1);
+		if (loop == NULL) {
+			assert_int_equal(rp_alloc_in_use(), base);
+		}
+		assert_true(n < 100);
+	}
+	memset(&t, 0, sizeof(t));
+	rp_alloc_fail_after(0);
+	assert_int_equal(rp_timer_start(loop, &t, 0, on_timer, &c), RP_E_NOMEM);
+	assert_false(rp_timer_active(&t));
+	assert_int_equal(rp_loop_post(loop, on_post, NULL), RP_E_NOMEM);
+	rp_alloc_fail_after(-1);
+	assert_int_equal(rp_loop_run_once(loop, 0), RP_OK);
+	assert_int_equal(r.n, 0);
+	rp_loop_free(loop);
+	assert_int_equal(rp_alloc_in_use(), base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pipe_readable),
+		cmocka_unit_test(test_unwatch_during_dispatch),
+		cmocka_unit_test(test_timers_order_and_stop),
+		cmocka_unit_test(test_timer_rearm_next_pass),
+		cmocka_unit_test(test_timer_heap_random),
+		cmocka_unit_test(test_post_cross_thread),
+		cmocka_unit_test(test_alloc_failures),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
