@@ -45,7 +45,7 @@ extern "C" {
 
 /* Protocol levels. */
 #define RP_MQTT_V311 4u
-#define RP_MQTT_V5 5u
+#define RP_MQTT_V5   5u
 
 /* Control packet types (fixed header, high nibble). */
 typedef enum rp_mqtt_type {
@@ -274,10 +274,10 @@ typedef struct rp_mqtt_ack {
 /* One entry of a SUBSCRIBE (options) or UNSUBSCRIBE (options unused). */
 typedef struct rp_mqtt_sub_entry {
 	rp_mqtt_str filter;
-	uint8_t qos;                /* maximum QoS, 0..2 */
-	uint8_t no_local;           /* MQTT 5 */
+	uint8_t qos;                 /* maximum QoS, 0..2 */
+	uint8_t no_local;            /* MQTT 5 */
 	uint8_t retain_as_published; /* MQTT 5 */
-	uint8_t retain_handling;    /* MQTT 5, 0..2 */
+	uint8_t retain_handling;     /* MQTT 5, 0..2 */
 } rp_mqtt_sub_entry;
 
 /*
@@ -319,17 +319,17 @@ typedef struct rp_mqtt_packet {
 		rp_mqtt_connect connect;
 		rp_mqtt_connack connack;
 		rp_mqtt_publish publish;
-		rp_mqtt_ack ack;                 /* PUBACK, PUBREC, PUBREL, PUBCOMP */
-		rp_mqtt_subscribe subscribe;     /* SUBSCRIBE, UNSUBSCRIBE */
-		rp_mqtt_suback suback;           /* SUBACK, UNSUBACK */
-		rp_mqtt_disconnect disconnect;   /* DISCONNECT, AUTH */
-	} u; /* PINGREQ and PINGRESP have no member */
+		rp_mqtt_ack ack;               /* PUBACK, PUBREC, PUBREL, PUBCOMP */
+		rp_mqtt_subscribe subscribe;   /* SUBSCRIBE, UNSUBSCRIBE */
+		rp_mqtt_suback suback;         /* SUBACK, UNSUBACK */
+		rp_mqtt_disconnect disconnect; /* DISCONNECT, AUTH */
+	} u;                                   /* PINGREQ and PINGRESP have no member */
 } rp_mqtt_packet;
 
 /* Limits the decoder enforces (and the encoder, on what it writes). */
 typedef struct rp_mqtt_limits {
-	uint32_t max_packet;      /* whole packet, fixed header included */
-	uint16_t max_topic_len;   /* bytes, topic names and filters */
+	uint32_t max_packet;    /* whole packet, fixed header included */
+	uint16_t max_topic_len; /* bytes, topic names and filters */
 	uint16_t max_topic_levels;
 	uint16_t max_user_props;  /* per property block */
 	uint16_t max_sub_entries; /* per SUBSCRIBE / UNSUBSCRIBE / SUBACK / UNSUBACK */
@@ -353,11 +353,11 @@ unsigned rp_mqtt_limits_clamp(rp_mqtt_limits *lim);
 
 /* The fixed header of a packet. */
 typedef struct rp_mqtt_frame {
-	uint8_t type;        /* rp_mqtt_type */
-	uint8_t flags;       /* low nibble of the first byte */
-	uint8_t header_len;  /* 2..5: type byte + remaining length bytes */
-	uint32_t remaining;  /* remaining length */
-	uint32_t total;      /* header_len + remaining */
+	uint8_t type;       /* rp_mqtt_type */
+	uint8_t flags;      /* low nibble of the first byte */
+	uint8_t header_len; /* 2..5: type byte + remaining length bytes */
+	uint32_t remaining; /* remaining length */
+	uint32_t total;     /* header_len + remaining */
 } rp_mqtt_frame;
 
 /*
@@ -385,8 +385,8 @@ typedef struct rp_mqtt_frame {
  *   longer remaining length.
  * - RP_E_INVALID_ARG: buf or frame NULL, or bad version.
  */
-rp_status rp_mqtt_frame_parse(const uint8_t *buf, size_t len, uint8_t version,
-			      uint32_t max_packet, rp_mqtt_frame *frame, size_t *need);
+rp_status rp_mqtt_frame_parse(const uint8_t *buf, size_t len, uint8_t version, uint32_t max_packet,
+			      rp_mqtt_frame *frame, size_t *need);
 
 /* ------------------------------------------------------------------------
  * Decoding
@@ -416,8 +416,8 @@ rp_status rp_mqtt_frame_parse(const uint8_t *buf, size_t len, uint8_t version,
  *   RP_E_RESERVED_FLAGS (CONNECT flags, subscription options),
  *   RP_E_LIMIT (a limit of `lim` other than max_packet), RP_E_PROTOCOL.
  */
-rp_status rp_mqtt_decode(const uint8_t *buf, size_t len, uint8_t version,
-			 const rp_mqtt_limits *lim, rp_mqtt_packet *pkt, size_t *consumed);
+rp_status rp_mqtt_decode(const uint8_t *buf, size_t len, uint8_t version, const rp_mqtt_limits *lim,
+			 rp_mqtt_packet *pkt, size_t *consumed);
 
 /*
  * Walks the repeated properties of a decoded (or raw-backed) property block.

@@ -27,45 +27,45 @@ typedef enum rp_status {
 	RP_NEED_MORE,
 
 	/* Arguments and buffers (caller errors). */
-	RP_E_INVALID_ARG,       /* NULL where not allowed, or a value out of range */
-	RP_E_BUF_TOO_SMALL,     /* output buffer cannot hold the result */
+	RP_E_INVALID_ARG,   /* NULL where not allowed, or a value out of range */
+	RP_E_BUF_TOO_SMALL, /* output buffer cannot hold the result */
 
 	/* MQTT wire format: each names the rule that was broken. */
-	RP_E_MALFORMED,         /* truncated field or length that disagrees with the packet */
-	RP_E_REMAINING_LENGTH,  /* variable byte integer over-long or not minimal */
-	RP_E_PACKET_TYPE,       /* reserved packet type, or one the version lacks */
-	RP_E_RESERVED_FLAGS,    /* a reserved bit is not as the specification fixes it */
-	RP_E_TOO_LARGE,         /* packet larger than the configured maximum */
-	RP_E_UTF8,              /* string not well-formed UTF-8, or holds U+0000 */
-	RP_E_TOPIC_NAME,        /* topic name empty, or holds a wildcard */
-	RP_E_TOPIC_FILTER,      /* topic filter with a misplaced wildcard or bad share name */
-	RP_E_QOS,               /* QoS 3, or a QoS/flag combination that is forbidden */
-	RP_E_PROPERTY,          /* property unknown or not allowed in this packet */
-	RP_E_PROPERTY_DUP,      /* property that may appear once appears twice */
-	RP_E_PROPERTY_VALUE,    /* property value outside its allowed range */
-	RP_E_REASON_CODE,       /* reason code not valid for this packet */
-	RP_E_TRAILING,          /* bytes left over after the last field */
-	RP_E_PACKET_ID,         /* packet identifier zero where it must not be */
-	RP_E_PROTOCOL_VERSION,  /* protocol name or level not supported */
-	RP_E_PAYLOAD_FORMAT,    /* payload marked UTF-8 is not well-formed UTF-8 */
-	RP_E_EMPTY,             /* SUBSCRIBE/UNSUBSCRIBE/SUBACK/UNSUBACK with no entries */
-	RP_E_LIMIT,             /* a configured limit (topic length, depth, entries) exceeded */
-	RP_E_PROTOCOL,          /* any other protocol violation */
+	RP_E_MALFORMED,        /* truncated field or length that disagrees with the packet */
+	RP_E_REMAINING_LENGTH, /* variable byte integer over-long or not minimal */
+	RP_E_PACKET_TYPE,      /* reserved packet type, or one the version lacks */
+	RP_E_RESERVED_FLAGS,   /* a reserved bit is not as the specification fixes it */
+	RP_E_TOO_LARGE,        /* packet larger than the configured maximum */
+	RP_E_UTF8,             /* string not well-formed UTF-8, or holds U+0000 */
+	RP_E_TOPIC_NAME,       /* topic name empty, or holds a wildcard */
+	RP_E_TOPIC_FILTER,     /* topic filter with a misplaced wildcard or bad share name */
+	RP_E_QOS,              /* QoS 3, or a QoS/flag combination that is forbidden */
+	RP_E_PROPERTY,         /* property unknown or not allowed in this packet */
+	RP_E_PROPERTY_DUP,     /* property that may appear once appears twice */
+	RP_E_PROPERTY_VALUE,   /* property value outside its allowed range */
+	RP_E_REASON_CODE,      /* reason code not valid for this packet */
+	RP_E_TRAILING,         /* bytes left over after the last field */
+	RP_E_PACKET_ID,        /* packet identifier zero where it must not be */
+	RP_E_PROTOCOL_VERSION, /* protocol name or level not supported */
+	RP_E_PAYLOAD_FORMAT,   /* payload marked UTF-8 is not well-formed UTF-8 */
+	RP_E_EMPTY,            /* SUBSCRIBE/UNSUBSCRIBE/SUBACK/UNSUBACK with no entries */
+	RP_E_LIMIT,            /* a configured limit (topic length, depth, entries) exceeded */
+	RP_E_PROTOCOL,         /* any other protocol violation */
 
 	/* Run-time failures of the platform layers (used by later modules). */
-	RP_E_NOMEM,             /* allocation refused (budget or system) */
-	RP_E_IO,                /* read or write failed */
-	RP_E_TIMEOUT,           /* a deadline passed */
-	RP_E_CLOSED,            /* the peer closed the connection */
-	RP_E_CONFIG,            /* invalid configuration */
-	RP_E_AUTH,              /* authentication failed */
-	RP_E_DENIED,            /* authenticated but not authorised */
-	RP_E_NOT_FOUND,         /* no such object */
-	RP_E_STATE,             /* call not valid in the current state */
-	RP_E_CRYPTO,            /* a cryptographic operation or verification failed */
-	RP_E_INTERNAL,          /* a bug: an invariant did not hold */
+	RP_E_NOMEM,     /* allocation refused (budget or system) */
+	RP_E_IO,        /* read or write failed */
+	RP_E_TIMEOUT,   /* a deadline passed */
+	RP_E_CLOSED,    /* the peer closed the connection */
+	RP_E_CONFIG,    /* invalid configuration */
+	RP_E_AUTH,      /* authentication failed */
+	RP_E_DENIED,    /* authenticated but not authorised */
+	RP_E_NOT_FOUND, /* no such object */
+	RP_E_STATE,     /* call not valid in the current state */
+	RP_E_CRYPTO,    /* a cryptographic operation or verification failed */
+	RP_E_INTERNAL,  /* a bug: an invariant did not hold */
 
-	RP_STATUS_COUNT_        /* not a status: the number of names above */
+	RP_STATUS_COUNT_ /* not a status: the number of names above */
 } rp_status;
 
 /*

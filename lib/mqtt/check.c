@@ -73,8 +73,7 @@ static rp_status check_connect(const rp_mqtt_connect *c, const rp_mqtt_limits *l
 	return RP_OK;
 }
 
-static rp_status check_connack(const rp_mqtt_connack *c, uint8_t version,
-			       const rp_mqtt_limits *lim)
+static rp_status check_connack(const rp_mqtt_connack *c, uint8_t version, const rp_mqtt_limits *lim)
 {
 	if (!rp_mqtt_reason_valid(RP_MQTT_CONNACK, version, c->reason_code)) {
 		return RP_E_REASON_CODE;
@@ -85,8 +84,7 @@ static rp_status check_connack(const rp_mqtt_connack *c, uint8_t version,
 	return rp__mqtt_props_check(&c->props, RP_MQTT_CONNACK, version, lim);
 }
 
-static rp_status check_publish(const rp_mqtt_publish *p, uint8_t version,
-			       const rp_mqtt_limits *lim)
+static rp_status check_publish(const rp_mqtt_publish *p, uint8_t version, const rp_mqtt_limits *lim)
 {
 	rp_status st;
 
@@ -241,6 +239,15 @@ static rp_status check_disconnect(uint8_t type, const rp_mqtt_disconnect *d, uin
 	if (version == RP_MQTT_V311 ? d->reason_code != 0
 				    : !rp_mqtt_reason_valid(type, version, d->reason_code)) {
 		return RP_E_REASON_CODE;
+	}
+	/*
+	 * AUTH without an Authentication Method is a Protocol Error
+	 * (3.15.2.2.2), except in the zero-length form that 3.15.2.1 allows:
+	 * Success without properties.
+	 */
+	if (type == RP_MQTT_AUTH && !(d->reason_code == 0 && rp__mqtt_props_empty(&d->props)) &&
+	    !(d->props.present & RP_MQTT_HAS(RP_MQTT_PROP_AUTH_METHOD))) {
+		return RP_E_PROTOCOL;
 	}
 	return rp__mqtt_props_check(&d->props, type, version, lim);
 }

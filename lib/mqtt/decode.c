@@ -19,8 +19,7 @@
 /* Fixed-header flags each type must carry (PUBLISH: its own rules). */
 static uint8_t required_flags(uint8_t type)
 {
-	return (type == RP_MQTT_PUBREL || type == RP_MQTT_SUBSCRIBE ||
-		type == RP_MQTT_UNSUBSCRIBE)
+	return (type == RP_MQTT_PUBREL || type == RP_MQTT_SUBSCRIBE || type == RP_MQTT_UNSUBSCRIBE)
 		       ? 2u
 		       : 0u;
 }
@@ -50,15 +49,15 @@ static uint32_t max_remaining(uint8_t type, uint8_t version)
 	}
 }
 
-rp_status rp_mqtt_frame_parse(const uint8_t *buf, size_t len, uint8_t version,
-			      uint32_t max_packet, rp_mqtt_frame *frame, size_t *need)
+rp_status rp_mqtt_frame_parse(const uint8_t *buf, size_t len, uint8_t version, uint32_t max_packet,
+			      rp_mqtt_frame *frame, size_t *need)
 {
 	uint32_t remaining = 0;
 	uint8_t type, flags;
 	size_t i;
 
-	if (buf == NULL || frame == NULL || (version != 0 && version != RP_MQTT_V311 &&
-					     version != RP_MQTT_V5)) {
+	if (buf == NULL || frame == NULL ||
+	    (version != 0 && version != RP_MQTT_V311 && version != RP_MQTT_V5)) {
 		return RP_E_INVALID_ARG;
 	}
 	if (len == 0) {
@@ -298,8 +297,8 @@ static rp_status decode_subscribe(rp__rd *r, uint8_t type, uint8_t version,
 	return RP_OK;
 }
 
-static rp_status decode_suback(rp__rd *r, uint8_t type, uint8_t version,
-			       const rp_mqtt_limits *lim, rp_mqtt_suback *s)
+static rp_status decode_suback(rp__rd *r, uint8_t type, uint8_t version, const rp_mqtt_limits *lim,
+			       rp_mqtt_suback *s)
 {
 	rp_status st;
 
@@ -371,8 +370,8 @@ static rp_status decode_body(rp__rd *r, const rp_mqtt_frame *f, uint8_t version,
 	}
 }
 
-rp_status rp_mqtt_decode(const uint8_t *buf, size_t len, uint8_t version,
-			 const rp_mqtt_limits *lim, rp_mqtt_packet *pkt, size_t *consumed)
+rp_status rp_mqtt_decode(const uint8_t *buf, size_t len, uint8_t version, const rp_mqtt_limits *lim,
+			 rp_mqtt_packet *pkt, size_t *consumed)
 {
 	rp_mqtt_frame f;
 	size_t need = 1;

@@ -19,10 +19,10 @@
 
 enum kind { K_NONE = 0, K_BYTE, K_U16, K_U32, K_VBI, K_STR, K_BIN, K_PAIR };
 
-#define W(t) ((uint16_t)(1u << (t)))
+#define W(t)   ((uint16_t)(1u << (t)))
 #define W_WILL W(RP__WHERE_WILL)
 #define W_ACKS (W(RP_MQTT_PUBACK) | W(RP_MQTT_PUBREC) | W(RP_MQTT_PUBREL) | W(RP_MQTT_PUBCOMP))
-#define W_ALL ((uint16_t)0xFFFFu)
+#define W_ALL  ((uint16_t)0xFFFFu)
 
 #define PROP_ID_END 0x2Bu
 
@@ -37,21 +37,21 @@ static const struct prop_info {
 	[RP_MQTT_PROP_CORRELATION_DATA] = {K_BIN, W(RP_MQTT_PUBLISH) | W_WILL},
 	[RP_MQTT_PROP_SUBSCRIPTION_ID] = {K_VBI, W(RP_MQTT_PUBLISH) | W(RP_MQTT_SUBSCRIBE)},
 	[RP_MQTT_PROP_SESSION_EXPIRY] = {K_U32, W(RP_MQTT_CONNECT) | W(RP_MQTT_CONNACK) |
-						       W(RP_MQTT_DISCONNECT)},
+							W(RP_MQTT_DISCONNECT)},
 	[RP_MQTT_PROP_ASSIGNED_CLIENT_ID] = {K_STR, W(RP_MQTT_CONNACK)},
 	[RP_MQTT_PROP_SERVER_KEEPALIVE] = {K_U16, W(RP_MQTT_CONNACK)},
-	[RP_MQTT_PROP_AUTH_METHOD] = {K_STR, W(RP_MQTT_CONNECT) | W(RP_MQTT_CONNACK) |
-						    W(RP_MQTT_AUTH)},
-	[RP_MQTT_PROP_AUTH_DATA] = {K_BIN, W(RP_MQTT_CONNECT) | W(RP_MQTT_CONNACK) |
-						  W(RP_MQTT_AUTH)},
+	[RP_MQTT_PROP_AUTH_METHOD] = {K_STR,
+				      W(RP_MQTT_CONNECT) | W(RP_MQTT_CONNACK) | W(RP_MQTT_AUTH)},
+	[RP_MQTT_PROP_AUTH_DATA] = {K_BIN,
+				    W(RP_MQTT_CONNECT) | W(RP_MQTT_CONNACK) | W(RP_MQTT_AUTH)},
 	[RP_MQTT_PROP_REQUEST_PROBLEM_INFO] = {K_BYTE, W(RP_MQTT_CONNECT)},
 	[RP_MQTT_PROP_WILL_DELAY] = {K_U32, W_WILL},
 	[RP_MQTT_PROP_REQUEST_RESPONSE_INFO] = {K_BYTE, W(RP_MQTT_CONNECT)},
 	[RP_MQTT_PROP_RESPONSE_INFO] = {K_STR, W(RP_MQTT_CONNACK)},
 	[RP_MQTT_PROP_SERVER_REFERENCE] = {K_STR, W(RP_MQTT_CONNACK) | W(RP_MQTT_DISCONNECT)},
 	[RP_MQTT_PROP_REASON_STRING] = {K_STR, W(RP_MQTT_CONNACK) | W_ACKS | W(RP_MQTT_SUBACK) |
-						      W(RP_MQTT_UNSUBACK) | W(RP_MQTT_DISCONNECT) |
-						      W(RP_MQTT_AUTH)},
+						       W(RP_MQTT_UNSUBACK) | W(RP_MQTT_DISCONNECT) |
+						       W(RP_MQTT_AUTH)},
 	[RP_MQTT_PROP_RECEIVE_MAX] = {K_U16, W(RP_MQTT_CONNECT) | W(RP_MQTT_CONNACK)},
 	[RP_MQTT_PROP_TOPIC_ALIAS_MAX] = {K_U16, W(RP_MQTT_CONNECT) | W(RP_MQTT_CONNACK)},
 	[RP_MQTT_PROP_TOPIC_ALIAS] = {K_U16, W(RP_MQTT_PUBLISH)},
@@ -274,7 +274,7 @@ int rp_mqtt_props_next(const rp_mqtt_props *props, uint8_t kind, uint32_t *curso
 	while (rp__rd_left(&r) > 0) {
 		rp_mqtt_props scratch;
 		rp_mqtt_str a, b;
-		uint32_t v;
+		uint32_t v = 0;
 		uint8_t id;
 
 		(void)rp__rd_u8(&r, &id);
@@ -341,8 +341,7 @@ static rp_status value_check(const rp_mqtt_props *p, uint8_t id)
 	if (s->len > RP_MQTT_STR_MAX || (s->p == NULL && s->len != 0)) {
 		return RP_E_INVALID_ARG;
 	}
-	if (prop_info[id].kind == K_STR && s->len != 0 &&
-	    !rp__mqtt_utf8_check(s->p, s->len, 0)) {
+	if (prop_info[id].kind == K_STR && s->len != 0 && !rp__mqtt_utf8_check(s->p, s->len, 0)) {
 		return RP_E_UTF8;
 	}
 	if (id == RP_MQTT_PROP_RESPONSE_TOPIC) {
@@ -398,8 +397,8 @@ static rp_status repeated_check(const rp_mqtt_props *p, uint8_t where, const rp_
 	for (n = 0; n < p->sub_id_count; n++) {
 		if (p->sub_ids != NULL) {
 			sub_id = p->sub_ids[n];
-		} else if (!rp_mqtt_props_next(p, RP_MQTT_PROP_SUBSCRIPTION_ID, &cursor, NULL,
-					       NULL, &sub_id)) {
+		} else if (!rp_mqtt_props_next(p, RP_MQTT_PROP_SUBSCRIPTION_ID, &cursor, NULL, NULL,
+					       &sub_id)) {
 			return RP_E_INVALID_ARG;
 		}
 		/* [MQTT-3.8.2.1.2]: 1 to 268,435,455; 0 is a Protocol Error. */
@@ -420,7 +419,7 @@ rp_status rp__mqtt_props_check(const rp_mqtt_props *p, uint8_t where, uint8_t ve
 	if (version != RP_MQTT_V5) {
 		return rp__mqtt_props_empty(p) ? RP_OK : RP_E_PROPERTY;
 	}
-	if ((present >> PROP_ID_END) != 0) {
+	if ((present >> PROP_ID_END) != 0 || (present & 1u) != 0) {
 		return RP_E_PROPERTY; /* a bit for an identifier that does not exist */
 	}
 	for (id = 1; id < PROP_ID_END; id++) {
@@ -471,8 +470,8 @@ static void write_sub_ids(rp__wr *w, const rp_mqtt_props *p)
 	for (n = 0; n < p->sub_id_count; n++) {
 		if (p->sub_ids != NULL) {
 			v = p->sub_ids[n];
-		} else if (!rp_mqtt_props_next(p, RP_MQTT_PROP_SUBSCRIPTION_ID, &cursor, NULL,
-					       NULL, &v)) {
+		} else if (!rp_mqtt_props_next(p, RP_MQTT_PROP_SUBSCRIPTION_ID, &cursor, NULL, NULL,
+					       &v)) {
 			return;
 		}
 		rp__wr_u8(w, RP_MQTT_PROP_SUBSCRIPTION_ID);

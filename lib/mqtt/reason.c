@@ -11,15 +11,15 @@
  */
 #define HI(rc) ((uint64_t)1u << ((rc)-0x80u))
 
-static const uint64_t connack_hi =
-	HI(0x80) | HI(0x81) | HI(0x82) | HI(0x83) | HI(0x84) | HI(0x85) | HI(0x86) | HI(0x87) |
-	HI(0x88) | HI(0x89) | HI(0x8A) | HI(0x8C) | HI(0x90) | HI(0x95) | HI(0x97) | HI(0x99) |
-	HI(0x9A) | HI(0x9B) | HI(0x9C) | HI(0x9D) | HI(0x9F);
+static const uint64_t connack_hi = HI(0x80) | HI(0x81) | HI(0x82) | HI(0x83) | HI(0x84) | HI(0x85) |
+				   HI(0x86) | HI(0x87) | HI(0x88) | HI(0x89) | HI(0x8A) | HI(0x8C) |
+				   HI(0x90) | HI(0x95) | HI(0x97) | HI(0x99) | HI(0x9A) | HI(0x9B) |
+				   HI(0x9C) | HI(0x9D) | HI(0x9F);
 static const uint64_t puback_hi =
 	HI(0x80) | HI(0x83) | HI(0x87) | HI(0x90) | HI(0x91) | HI(0x97) | HI(0x99);
 static const uint64_t pubrel_hi = HI(0x92);
-static const uint64_t suback_hi = HI(0x80) | HI(0x83) | HI(0x87) | HI(0x8F) | HI(0x91) |
-				  HI(0x97) | HI(0x9E) | HI(0xA1) | HI(0xA2);
+static const uint64_t suback_hi = HI(0x80) | HI(0x83) | HI(0x87) | HI(0x8F) | HI(0x91) | HI(0x97) |
+				  HI(0x9E) | HI(0xA1) | HI(0xA2);
 static const uint64_t unsuback_hi = HI(0x80) | HI(0x83) | HI(0x87) | HI(0x8F) | HI(0x91);
 static const uint64_t disconnect_hi =
 	HI(0x80) | HI(0x81) | HI(0x82) | HI(0x83) | HI(0x87) | HI(0x89) | HI(0x8B) | HI(0x8D) |
@@ -108,10 +108,10 @@ uint8_t rp_mqtt_reason_for(rp_status st)
 
 const char *rp_mqtt_type_str(uint8_t type)
 {
-	static const char *const names[16] = {
-		"?",         "CONNECT",  "CONNACK", "PUBLISH",     "PUBACK",   "PUBREC",
-		"PUBREL",    "PUBCOMP",  "SUBSCRIBE", "SUBACK",    "UNSUBSCRIBE", "UNSUBACK",
-		"PINGREQ",   "PINGRESP", "DISCONNECT", "AUTH"};
+	static const char *const names[16] = {"?",         "CONNECT",  "CONNACK",     "PUBLISH",
+					      "PUBACK",    "PUBREC",   "PUBREL",      "PUBCOMP",
+					      "SUBSCRIBE", "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
+					      "PINGREQ",   "PINGRESP", "DISCONNECT",  "AUTH"};
 
 	return type < 16u ? names[type] : "?";
 }

@@ -7,7 +7,7 @@
  */
 #include "wire.h"
 
-#define SHARE_PREFIX "$share/"
+#define SHARE_PREFIX     "$share/"
 #define SHARE_PREFIX_LEN 7u
 
 int rp__mqtt_utf8_check(const uint8_t *s, size_t len, int allow_nul)

@@ -34,7 +34,7 @@
 typedef struct rp_loop rp_loop;
 
 /* Event bits for rp_loop_watch() and the io callback. */
-#define RP_LOOP_READ 1u
+#define RP_LOOP_READ  1u
 #define RP_LOOP_WRITE 2u
 #define RP_LOOP_ERROR 4u /* hang-up or error: reported with READ as well */
 
@@ -81,8 +81,7 @@ void rp_loop_unwatch(rp_loop *loop, int fd);
  * (Re)starts t to fire once, `after_ms` from now. Returns RP_OK, or
  * RP_E_NOMEM when the heap could not grow (t is then stopped).
  */
-rp_status rp_timer_start(rp_loop *loop, rp_timer *t, uint64_t after_ms, rp_timer_fn fn,
-			 void *arg);
+rp_status rp_timer_start(rp_loop *loop, rp_timer *t, uint64_t after_ms, rp_timer_fn fn, void *arg);
 
 /* Stops t if it is running. */
 void rp_timer_stop(rp_loop *loop, rp_timer *t);

@@ -89,8 +89,10 @@ static void test_unwatch_during_dispatch(void **state)
 	/* Each callback unwatches the other pipe: only one may run. */
 	ra.other_fd = b[0];
 	rb.other_fd = a[0];
-	assert_int_equal(rp_loop_watch(loop, a[0], RP_LOOP_READ, on_read_unwatch_other, &ra), RP_OK);
-	assert_int_equal(rp_loop_watch(loop, b[0], RP_LOOP_READ, on_read_unwatch_other, &rb), RP_OK);
+	assert_int_equal(rp_loop_watch(loop, a[0], RP_LOOP_READ, on_read_unwatch_other, &ra),
+			 RP_OK);
+	assert_int_equal(rp_loop_watch(loop, b[0], RP_LOOP_READ, on_read_unwatch_other, &rb),
+			 RP_OK);
 	assert_int_equal(write(a[1], "x", 1), 1);
 	assert_int_equal(write(b[1], "x", 1), 1);
 	/* Let both become ready before the pass. */

@@ -1,0 +1,387 @@
+/*
+ * broker.c - sessions, routing, the retained store and the counters.
+ *
+ * Routing: a message is matched against the subscription tree once; each
+ * matching subscription gets one delivery at min(published QoS, granted
+ * QoS), which respects [MQTT-3.3.4-2] for overlapping subscriptions.
+ * A delivery is queued on its session and the session's client, if any,
+ * is pumped: it sends while its in-flight window allows.
+ *
+ * Bounded queues: a session holds at most max_queued_messages and
+ * max_queued_bytes. A QoS 0 message that does not fit is dropped and
+ * counted; a QoS 1/2 message that does not fit is refused, counted and
+ * logged, never lost silently.
+ */
+#include <string.h>
+
+#include "broker/internal.h"
+#include "util/log.h"
+
+/* Most identities or addresses with their own counters (memory bound). */
+#define MAX_COUNTER_KEYS 100000u
+
+void rp_broker_limits_default(rp_broker_limits *l)
+{
+	memset(l, 0, sizeof(*l));
+	rp_mqtt_limits_default(&l->mqtt);
+	l->max_packet_preauth = RP_LIMIT_MQTT_PREAUTH_PACKET;
+	l->receive_max = 32;
+	l->max_inflight = 32;
+	l->topic_alias_max = 16;
+	l->keepalive_max = 300;
+	l->session_expiry_max = 7u * 24u * 3600u;
+	l->max_subscriptions = 64;
+	l->max_queued_messages = 1000;
+	l->max_queued_bytes = 1u << 20;
+	l->connect_timeout_ms = 10000;
+}
+
+rp_broker *rp_broker_new(const rp_broker_limits *lim, const rp_policy *policy)
+{
+	rp_broker *b = rp_calloc(NULL, 1, sizeof(*b));
+
+	if (b == NULL) {
+		return NULL;
+	}
+	b->lim = *lim;
+	b->policy = policy;
+	b->tree = rp_tree_new(NULL, &b->lim.mqtt);
+	b->sessions = rp_map_new(NULL);
+	b->retained = rp_map_new(NULL);
+	b->by_id = rp_map_new(NULL);
+	b->by_addr = rp_map_new(NULL);
+	if (b->tree == NULL || b->sessions == NULL || b->retained == NULL || b->by_id == NULL ||
+	    b->by_addr == NULL) {
+		rp_broker_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static void free_values(rp_map *m)
+{
+	size_t cur = 0, len;
+	const void *key;
+	void *v;
+
+	while (m != NULL && rp_map_next(m, &cur, &key, &len, &v)) {
+		rp_free(NULL, v);
+	}
+}
+
+void rp_broker_free(rp_broker *b)
+{
+	size_t cur = 0, len;
+	const void *key;
+	void *v;
+
+	if (b == NULL) {
+		return;
+	}
+	/* End every session: collect first, the map cannot change while walked. */
+	while (b->sessions != NULL && rp_map_count(b->sessions) > 0) {
+		cur = 0;
+		if (!rp_map_next(b->sessions, &cur, &key, &len, &v)) {
+			break;
+		}
+		rp__session_end(b, v);
+	}
+	cur = 0;
+	while (b->retained != NULL && rp_map_next(b->retained, &cur, &key, &len, &v)) {
+		rp__msg_unref(v);
+	}
+	free_values(b->by_id);
+	free_values(b->by_addr);
+	rp_map_free(b->sessions);
+	rp_map_free(b->retained);
+	rp_map_free(b->by_id);
+	rp_map_free(b->by_addr);
+	rp_tree_free(b->tree);
+	rp_free(NULL, b);
+}
+
+void rp_broker_set_policy(rp_broker *b, const rp_policy *policy)
+{
+	b->policy = policy;
+}
+
+/* ---- counters ---------------------------------------------------------- */
+
+static rp_counters *counters_in(rp_map *m, const char *key)
+{
+	size_t len = strlen(key);
+	rp_counters *c = rp_map_get(m, key, len);
+
+	if (c != NULL || rp_map_count(m) >= MAX_COUNTER_KEYS) {
+		return c;
+	}
+	c = rp_calloc(NULL, 1, sizeof(*c));
+	if (c != NULL && rp_map_put(m, key, len, c, NULL) != RP_OK) {
+		rp_free(NULL, c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* A sink for counts that have no per-key slot (cap reached, no memory). */
+static rp_counters sink;
+
+rp_counters *rp__counters(rp_broker *b, const rp_identity *who)
+{
+	rp_counters *c = counters_in(b->by_id, who->id);
+
+	return c != NULL ? c : &sink;
+}
+
+rp_counters *rp__counters_addr(rp_broker *b, const rp_identity *who)
+{
+	rp_counters *c = counters_in(b->by_addr, who->addr);
+
+	return c != NULL ? c : &sink;
+}
+
+const rp_counters *rp_broker_counters_for_id(const rp_broker *b, const char *id)
+{
+	return rp_map_get(b->by_id, id, strlen(id));
+}
+
+const rp_counters *rp_broker_counters_for_addr(const rp_broker *b, const char *addr)
+{
+	return rp_map_get(b->by_addr, addr, strlen(addr));
+}
+
+const rp_counters *rp_broker_totals(const rp_broker *b)
+{
+	return &b->totals;
+}
+
+size_t rp_broker_session_count(const rp_broker *b)
+{
+	return rp_map_count(b->sessions);
+}
+
+size_t rp_broker_retained_count(const rp_broker *b)
+{
+	return rp_map_count(b->retained);
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+session *rp__session_get(rp_broker *b, const char *client_id, size_t len)
+{
+	return rp_map_get(b->sessions, client_id, len);
+}
+
+session *rp__session_create(rp_broker *b, const char *client_id, size_t len)
+{
+	session *s;
+
+	if (len > RP_LIMIT_MQTT_CLIENT_ID_LEN) {
+		return NULL;
+	}
+	s = rp_calloc(NULL, 1, sizeof(*s));
+	if (s == NULL) {
+		return NULL;
+	}
+	memcpy(s->client_id, client_id, len);
+	s->client_id_len = len;
+	s->inflight = rp_calloc(NULL, b->lim.max_inflight, sizeof(*s->inflight));
+	s->rx_qos2 = rp_calloc(NULL, b->lim.receive_max, sizeof(*s->rx_qos2));
+	if (s->inflight == NULL || s->rx_qos2 == NULL ||
+	    rp_map_put(b->sessions, client_id, len, s, NULL) != RP_OK) {
+		rp_free(NULL, s->inflight);
+		rp_free(NULL, s->rx_qos2);
+		rp_free(NULL, s);
+		return NULL;
+	}
+	return s;
+}
+
+void rp__session_end(rp_broker *b, session *s)
+{
+	delivery *d = s->q_head;
+	uint16_t i;
+
+	if (s->will != NULL) {
+		/* [MQTT-3.1.3-9]: the will goes out at the latest when the session ends. */
+		rp_msg *w = s->will;
+
+		s->will = NULL;
+		if (w->pub.retain) {
+			(void)rp__retain(b, w);
+		}
+		rp__route(b, w, NULL);
+		rp__msg_unref(w);
+	}
+	rp_tree_unsubscribe_all(b->tree, s);
+	while (d != NULL) {
+		delivery *next = d->next;
+
+		rp__msg_unref(d->msg);
+		rp_free(NULL, d);
+		d = next;
+	}
+	for (i = 0; i < b->lim.max_inflight; i++) {
+		rp__msg_unref(s->inflight[i].msg);
+	}
+	(void)rp_map_del(b->sessions, s->client_id, s->client_id_len);
+	rp_free(NULL, s->inflight);
+	rp_free(NULL, s->rx_qos2);
+	rp_free(NULL, s);
+}
+
+/* ---- delivery ---------------------------------------------------------- */
+
+void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retain, uint32_t sub_id)
+{
+	delivery *d;
+
+	if (s->client == NULL && qos == 0) {
+		return; /* an offline session does not keep QoS 0 */
+	}
+	if (s->queue_len >= b->lim.max_queued_messages ||
+	    m->size > b->lim.max_queued_bytes - (s->queue_bytes < b->lim.max_queued_bytes
+							 ? s->queue_bytes
+							 : b->lim.max_queued_bytes)) {
+		if (qos == 0) {
+			b->totals.dropped_qos0++;
+		} else {
+			b->totals.dropped_qos12++;
+			rp_log(RP_LOG_WARN, "broker",
+			       "queue of session %zu-byte id full: QoS %u message refused",
+			       s->client_id_len, qos);
+		}
+		return;
+	}
+	d = rp_alloc(NULL, sizeof(*d));
+	if (d == NULL) {
+		if (qos == 0) {
+			b->totals.dropped_qos0++;
+		} else {
+			b->totals.dropped_qos12++;
+			rp_log(RP_LOG_ERROR, "broker", "out of memory: QoS %u message refused",
+			       qos);
+		}
+		return;
+	}
+	memset(d, 0, sizeof(*d));
+	rp__msg_ref(m);
+	d->msg = m;
+	d->qos = qos;
+	d->retain = retain;
+	d->sub_id = sub_id;
+	if (s->q_tail != NULL) {
+		s->q_tail->next = d;
+	} else {
+		s->q_head = d;
+	}
+	s->q_tail = d;
+	s->queue_len++;
+	s->queue_bytes += m->size;
+	if (s->client != NULL) {
+		rp__client_pump(s->client);
+	}
+}
+
+typedef struct route_ctx {
+	rp_broker *b;
+	rp_msg *m;
+	const session *from;
+} route_ctx;
+
+static void route_visit(void *ctx, void *subscriber, const rp_sub_opts *o, int shared)
+{
+	route_ctx *rc = ctx;
+	session *s = subscriber;
+	uint8_t qos = rc->m->pub.qos < o->qos ? rc->m->pub.qos : o->qos;
+
+	(void)shared;
+	if (o->no_local && s == rc->from) {
+		return;
+	}
+	rp__deliver(rc->b, s, rc->m, qos, o->retain_as_published ? rc->m->pub.retain : 0,
+		    o->sub_id);
+}
+
+void rp__route(rp_broker *b, rp_msg *m, const session *from)
+{
+	route_ctx rc = {b, m, from};
+
+	rp_tree_match(b->tree, m->pub.topic.p, m->pub.topic.len, route_visit, &rc);
+}
+
+rp_status rp__retain(rp_broker *b, rp_msg *m)
+{
+	void *old = NULL;
+	rp_status st;
+
+	if (m->pub.payload.len == 0) {
+		/* [MQTT-3.3.1-6]: an empty retained message clears the topic. */
+		rp__msg_unref(rp_map_del(b->retained, m->pub.topic.p, m->pub.topic.len));
+		return RP_OK;
+	}
+	st = rp_map_put(b->retained, m->pub.topic.p, m->pub.topic.len, m, &old);
+	if (st != RP_OK) {
+		return st;
+	}
+	rp__msg_ref(m);
+	rp__msg_unref(old);
+	return RP_OK;
+}
+
+void rp__send_retained(rp_broker *b, session *s, const uint8_t *filter, size_t len,
+		       const rp_sub_opts *o)
+{
+	size_t cur = 0, klen;
+	const void *key;
+	void *v;
+
+	/*
+	 * A linear walk of the retained store, once per subscription. Retained
+	 * messages are one per topic and device fleets keep few; an index by
+	 * topic level is the tree's job if this ever shows in a profile.
+	 */
+	while (rp_map_next(b->retained, &cur, &key, &klen, &v)) {
+		rp_msg *m = v;
+
+		if (rp__msg_expired(m, b->now_ms) || !rp_mqtt_topic_match(filter, len, key, klen)) {
+			continue;
+		}
+		rp__deliver(b, s, m, m->pub.qos < o->qos ? m->pub.qos : o->qos, 1, o->sub_id);
+	}
+}
+
+void rp_broker_tick(rp_broker *b, uint64_t now_ms)
+{
+	session *ending[64];
+	size_t cur = 0, len, n = 0, i;
+	const void *key;
+	void *v;
+
+	b->now_ms = now_ms;
+	/* Collect, then act: the session map cannot change while walked. */
+	while (rp_map_next(b->sessions, &cur, &key, &len, &v)) {
+		session *s = v;
+
+		if (s->client != NULL) {
+			continue;
+		}
+		if (s->will != NULL && now_ms >= s->will_at_ms) {
+			rp_msg *w = s->will;
+
+			s->will = NULL;
+			if (w->pub.retain) {
+				(void)rp__retain(b, w);
+			}
+			rp__route(b, w, NULL);
+			rp__msg_unref(w);
+		}
+		if (now_ms - s->offline_since_ms >= (uint64_t)s->expiry_s * 1000u &&
+		    n < sizeof(ending) / sizeof(ending[0])) {
+			ending[n++] = s;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		rp__session_end(b, ending[i]);
+	}
+}

@@ -1,0 +1,173 @@
+/*
+ * server/broker/broker.h - the MQTT broker core: sessions, routing, ACL.
+ *
+ * The core is sans-I/O like the codec: the network layer feeds it the bytes
+ * a client sent (rp_client_input) and drains the bytes to send back
+ * (rp_client_output / rp_client_consumed). It never touches a socket, so
+ * the fuzz target drives it directly.
+ *
+ * Conventions
+ * - Threads: in this version one broker runs on one event loop; every call
+ *   is made from that loop's thread. (Cross-loop delivery is the next
+ *   step; see docs/broker.md.)
+ * - Identity comes from the verified certificate (rp_identity), never from
+ *   the MQTT client id: a device's client id must equal its device id, or
+ *   be empty and is then assigned.
+ * - Lifetime: rp_client is created per accepted, authenticated connection
+ *   and freed by the network layer after rp_client_closed(). Sessions
+ *   outlive clients when their expiry says so; the broker owns them.
+ * - Every refusal is counted per identity and per source address
+ *   (rp_broker_counters) and logged without secrets.
+ */
+#ifndef RP_SERVER_BROKER_H
+#define RP_SERVER_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rampart/limits.h"
+#include "rampart/mqtt.h"
+#include "rampart/status.h"
+
+struct rp_policy;
+
+typedef struct rp_broker rp_broker;
+typedef struct rp_client rp_client;
+
+/* Limits of the broker, from the configuration (already clamped). */
+typedef struct rp_broker_limits {
+	rp_mqtt_limits mqtt;          /* after CONNECT is accepted */
+	uint32_t max_packet_preauth;  /* before: the CONNECT itself */
+	uint16_t receive_max;         /* inbound QoS 1/2 window we grant */
+	uint16_t max_inflight;        /* outbound QoS 1/2 window we use at most */
+	uint16_t topic_alias_max;     /* inbound topic aliases we accept */
+	uint16_t keepalive_max;       /* seconds; 0 from a client means this */
+	uint32_t session_expiry_max;  /* seconds */
+	uint32_t max_subscriptions;   /* per session */
+	uint32_t max_queued_messages; /* per session */
+	size_t max_queued_bytes;      /* per session */
+	uint32_t connect_timeout_ms;  /* accept to CONNECT accepted */
+} rp_broker_limits;
+
+/* The defaults of include/rampart/limits.h. */
+void rp_broker_limits_default(rp_broker_limits *l);
+
+/* Who is at the other end, from the verified certificate. */
+typedef struct rp_identity {
+	char id[RP_LIMIT_MQTT_CLIENT_ID_LEN + 1]; /* device id or service name (CN) */
+	char role[64];                            /* "device", or a service role */
+	char addr[64];                            /* peer address, for logs and counters */
+} rp_identity;
+
+/* Counters of refusals and traffic, per identity or per address. */
+typedef struct rp_counters {
+	uint64_t connects;
+	uint64_t connect_refused;
+	uint64_t acl_denied;
+	uint64_t protocol_errors;
+	uint64_t msgs_in, bytes_in;
+	uint64_t msgs_out, bytes_out;
+	uint64_t dropped_qos0;  /* a full queue dropped a QoS 0 message */
+	uint64_t dropped_qos12; /* a full queue refused a QoS 1/2 message (logged) */
+} rp_counters;
+
+/*
+ * Creates a broker. `policy` is the ACL (borrowed; MUST outlive the broker
+ * or be replaced with rp_broker_set_policy). Returns NULL on allocation
+ * failure.
+ */
+rp_broker *rp_broker_new(const rp_broker_limits *lim, const struct rp_policy *policy);
+
+/* Frees the broker, its sessions and retained messages. Clients MUST be
+ * closed and freed first. */
+void rp_broker_free(rp_broker *b);
+
+/* Replaces the ACL (SIGHUP). Live subscriptions that the new policy no
+ * longer grants are removed. */
+void rp_broker_set_policy(rp_broker *b, const struct rp_policy *policy);
+
+/* Session expiry and will delays: call about once a second. */
+void rp_broker_tick(rp_broker *b, uint64_t now_ms);
+
+/* Counters for an identity or an address, NULL if never seen. */
+const rp_counters *rp_broker_counters_for_id(const rp_broker *b, const char *id);
+const rp_counters *rp_broker_counters_for_addr(const rp_broker *b, const char *addr);
+/* Whole-broker totals. */
+const rp_counters *rp_broker_totals(const rp_broker *b);
+
+/* Number of sessions (connected or not) and of retained messages. */
+size_t rp_broker_session_count(const rp_broker *b);
+size_t rp_broker_retained_count(const rp_broker *b);
+
+/* ---- clients ----------------------------------------------------------- */
+
+/* How the core reaches the network layer of one client. */
+typedef struct rp_client_io {
+	void *ctx;
+	/* Output became non-empty: start watching for writability. */
+	void (*want_write)(void *ctx);
+	/*
+	 * Close the connection once the pending output is flushed. Called when
+	 * another connection takes the session over; it MUST NOT free the
+	 * client synchronously (the core is in the middle of another client's
+	 * input): mark it and close from the loop.
+	 */
+	void (*close)(void *ctx);
+} rp_client_io;
+
+/* A client for an authenticated transport. NULL on allocation failure. */
+rp_client *rp_client_new(rp_broker *b, const rp_identity *who, const rp_client_io *io,
+			 uint64_t now_ms);
+
+/*
+ * Feeds bytes received from the client. Whole packets are handled; *used
+ * (never NULL) is how many bytes were consumed: the caller keeps the rest
+ * and calls again with more. Returns:
+ * - RP_OK: keep reading (*need_more may tell how many bytes are missing);
+ * - RP_E_CLOSED: the client must be closed (after flushing output: a
+ *   DISCONNECT or CONNACK with the reason may be queued). Every other
+ *   failure is turned into this after being answered and counted.
+ */
+rp_status rp_client_input(rp_client *c, const uint8_t *buf, size_t len, size_t *used,
+			  uint64_t now_ms);
+
+/* The pending output: *len bytes at *buf (0 when nothing is pending). */
+void rp_client_output(const rp_client *c, const uint8_t **buf, size_t *len);
+
+/* n bytes of the output were written. */
+void rp_client_consumed(rp_client *c, size_t n);
+
+/*
+ * Timers: returns RP_E_CLOSED if the client must be closed now (keepalive
+ * or CONNECT deadline passed), else RP_OK. *next_ms is when to call again.
+ */
+rp_status rp_client_tick(rp_client *c, uint64_t now_ms, uint64_t *next_ms);
+
+/*
+ * The transport is gone (or about to be closed by us). Publishes the will
+ * unless the client disconnected normally, detaches or ends the session.
+ * Call once; then rp_client_free().
+ */
+void rp_client_closed(rp_client *c, uint64_t now_ms);
+
+void rp_client_free(rp_client *c);
+
+/*
+ * The server ends the connection (shutdown, revocation): MQTT 5 clients
+ * get a DISCONNECT with `reason`; the client is closing from now on.
+ */
+void rp_client_kick(rp_client *c, uint8_t reason);
+
+/* 1 once CONNECT was accepted. */
+int rp_client_connected(const rp_client *c);
+
+/* The protocol level answered in (0 before a CONNECT was read). */
+uint8_t rp_client_version(const rp_client *c);
+
+/* Largest packet the client may send now (smaller before CONNECT). */
+uint32_t rp_client_max_packet(const rp_client *c);
+
+/* Output bytes pending (for back pressure decisions by the network layer). */
+size_t rp_client_pending(const rp_client *c);
+
+#endif /* RP_SERVER_BROKER_H */

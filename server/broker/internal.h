@@ -1,0 +1,128 @@
+/*
+ * internal.h - internal to server/broker: messages, sessions, the broker.
+ *
+ * Objects and lifetimes
+ * - rp_msg: one published message, refcounted, immutable once made. The
+ *   publisher's bytes are copied once; every queue, in-flight slot and the
+ *   retained store holds a reference.
+ * - session: the MQTT session of one client id. Owned by the broker's
+ *   session map. Holds its subscriptions (in the tree, keyed by the session
+ *   pointer), its in-flight window, its queue, and the received QoS 2
+ *   packet ids. Bound to at most one client at a time (session->client).
+ * - rp_client: one connection's protocol state; points to its session
+ *   once CONNECT is accepted.
+ *
+ * Invariants
+ * - session->client == c  <=>  c->session == session (while connected).
+ * - queue_bytes == sum of msg sizes in the queue; queue_len == their count.
+ * - Every delivery in `inflight` has a distinct non-zero packet id.
+ */
+#ifndef RP_SERVER_BROKER_INTERNAL_H
+#define RP_SERVER_BROKER_INTERNAL_H
+
+#include "auth/policy.h"
+#include "broker/broker.h"
+#include "broker/topic_tree.h"
+#include "util/alloc.h"
+#include "util/map.h"
+
+typedef struct rp_msg {
+	unsigned refs;
+	uint64_t created_ms;
+	size_t size;         /* bytes held, for queue accounting */
+	rp_mqtt_publish pub; /* views into data[]; topic resolved; qos, retain as published */
+	uint8_t data[];
+} rp_msg;
+
+/* One message on its way to one session. */
+typedef struct delivery {
+	struct delivery *next; /* queue link */
+	rp_msg *msg;
+	uint32_t sub_id; /* 0: none */
+	uint8_t qos;     /* granted: min(published, subscribed) */
+	uint8_t retain;  /* RETAIN flag to send */
+	uint16_t packet_id;
+	uint8_t state; /* in flight: DS_* */
+} delivery;
+
+enum { DS_WAIT_ACK = 1, DS_WAIT_REC, DS_WAIT_COMP };
+
+typedef struct session {
+	char client_id[RP_LIMIT_MQTT_CLIENT_ID_LEN + 1];
+	size_t client_id_len;
+	rp_client *client;         /* NULL while offline */
+	uint32_t expiry_s;         /* after disconnect; 0: ends with the connection */
+	uint64_t offline_since_ms; /* when the client left */
+
+	delivery *inflight; /* array of max_inflight slots; msg == NULL: free */
+	uint16_t ninflight;
+	uint16_t next_packet_id;
+
+	delivery *q_head, *q_tail; /* waiting for the window or for the client */
+	uint32_t queue_len;
+	size_t queue_bytes;
+
+	uint16_t *rx_qos2; /* received QoS 2 ids awaiting PUBREL */
+	uint16_t nrx_qos2;
+
+	/* A will waiting for its delay (MQTT 5) after an unclean close. */
+	rp_msg *will;
+	uint64_t will_at_ms;
+} session;
+
+struct rp_broker {
+	rp_broker_limits lim;
+	const rp_policy *policy;
+	rp_tree *tree;
+	rp_map *sessions; /* client id -> session */
+	rp_map *retained; /* topic -> rp_msg */
+	rp_map *by_id;    /* identity -> rp_counters */
+	rp_map *by_addr;  /* address -> rp_counters */
+	rp_counters totals;
+	uint64_t now_ms;
+};
+
+/* ---- messages (msg.c) ---- */
+
+/*
+ * Copies a decoded PUBLISH (with `topic` as its resolved topic name) into
+ * a new message with one reference. NULL on allocation failure.
+ */
+rp_msg *rp__msg_new(const rp_mqtt_publish *pub, const rp_mqtt_str *topic, uint64_t now_ms);
+void rp__msg_ref(rp_msg *m);
+void rp__msg_unref(rp_msg *m);
+/* 1 if the message's expiry interval has passed at now_ms. */
+int rp__msg_expired(const rp_msg *m, uint64_t now_ms);
+
+/* ---- broker (broker.c) ---- */
+
+rp_counters *rp__counters(rp_broker *b, const rp_identity *who);
+rp_counters *rp__counters_addr(rp_broker *b, const rp_identity *who);
+
+/* Sessions: find or create for a client id; end one. */
+session *rp__session_get(rp_broker *b, const char *client_id, size_t len);
+session *rp__session_create(rp_broker *b, const char *client_id, size_t len);
+void rp__session_end(rp_broker *b, session *s);
+
+/* Routes a message to every matching subscription; `from` for No Local. */
+void rp__route(rp_broker *b, rp_msg *m, const session *from);
+
+/* Stores or clears (empty payload) the retained message of m's topic. */
+rp_status rp__retain(rp_broker *b, rp_msg *m);
+
+/* Queues retained messages matching `filter` for s (on subscribe). */
+void rp__send_retained(rp_broker *b, session *s, const uint8_t *filter, size_t len,
+		       const rp_sub_opts *o);
+
+/* Gives one message to a session: send now, or queue, or count the drop. */
+void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retain, uint32_t sub_id);
+
+/* ---- client engine (client.c), used by the broker ---- */
+
+/* Sends queued deliveries while the client's window allows. */
+void rp__client_pump(rp_client *c);
+
+/* The session was taken over by another connection: close this one. */
+void rp__client_taken_over(rp_client *c);
+
+#endif /* RP_SERVER_BROKER_INTERNAL_H */

@@ -1,0 +1,1153 @@
+/*
+ * config.c - the rampartd.conf parser.
+ *
+ * Implementation notes
+ * - Table driven: keys[] gives each key its kind (how its value is
+ *   written), the field it sets and its range. Ranges are in base units
+ *   (count, byte, millisecond); the maxima are the caps of
+ *   rampart/limits.h, the minima are set here (docs/configuration.md).
+ * - Numbers are read into uint64_t and saturate at UINT64_MAX on overflow,
+ *   digits or unit multiplication alike, so an absurd value is reported as
+ *   "above the hard cap" and never wraps into range.
+ * - State of one parse (struct ps): the line being read, the line on which
+ *   each key was set (duplicates, and where to report cross-key errors),
+ *   which keys were refused (so one bad value does not cause a second,
+ *   derived error), and the listeners read so far.
+ * - Attacker: the file is written by an operator, but may be damaged or
+ *   generated; every length is bounded (file, line, value, path), nothing
+ *   read from it is trusted as a length, and echoed text is sanitised.
+ */
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/alloc.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define RP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define RP_PRINTF(f, a)
+#endif
+
+#define LIMITS_H  "include/rampart/limits.h"
+#define QUOTE_MAX 64u /* bytes of a value echoed in a message */
+
+/* How a key's value is written. */
+enum kind {
+	K_COUNT,       /* 100 */
+	K_SIZE,        /* 4096, 256k, 1m */
+	K_DURATION_MS, /* 10s, 500ms: stored in milliseconds */
+	K_DURATION_S,  /* 10s, 5m: stored in seconds, whole seconds only */
+	K_RATE,        /* 100/s */
+	K_BYTE_RATE,   /* 1m/s */
+	K_PATH,
+	K_BOOL, /* on, off */
+	K_TLS_VERSION,
+	K_LISTENER_TLS,
+	K_LISTENER_PLAIN
+};
+
+enum key_id {
+	KEY_LOOPS,
+	KEY_DATA_DIR,
+	KEY_LISTENER_MQTTS,
+	KEY_LISTENER_MQTT,
+	KEY_TLS_CERT,
+	KEY_TLS_KEY,
+	KEY_TLS_CA,
+	KEY_TLS_CRL,
+	KEY_TLS_MIN_VERSION,
+	KEY_TLS_SESSION_TICKETS,
+	KEY_POLICY,
+	KEY_MAX_PACKET,
+	KEY_MAX_PACKET_PREAUTH,
+	KEY_MAX_TOPIC_LEN,
+	KEY_MAX_TOPIC_LEVELS,
+	KEY_MAX_USER_PROPS,
+	KEY_MAX_SUB_ENTRIES,
+	KEY_MAX_SUBSCRIPTIONS,
+	KEY_MAX_INFLIGHT,
+	KEY_MAX_QUEUED_MESSAGES,
+	KEY_MAX_QUEUED_BYTES,
+	KEY_MAX_CONNECTIONS,
+	KEY_MAX_CONNECTIONS_PER_ADDRESS,
+	KEY_CONNECT_RATE,
+	KEY_CONNECT_BURST,
+	KEY_DEVICE_MSG_RATE,
+	KEY_DEVICE_MSG_BURST,
+	KEY_DEVICE_BYTE_RATE,
+	KEY_DEVICE_BYTE_BURST,
+	KEY_MAX_HANDSHAKES,
+	KEY_HANDSHAKE_TIMEOUT,
+	KEY_CONNECT_TIMEOUT,
+	KEY_KEEPALIVE_MAX,
+	KEY_SESSION_EXPIRY_MAX,
+	KEY_WRITE_TIMEOUT,
+	KEY_MAX_CLIENT_ID_LEN,
+	KEY_COUNT_
+};
+
+struct key {
+	const char *name;
+	enum kind kind;
+	size_t off;   /* offset of the field in rp_config */
+	uint64_t min; /* base units: count, bytes or milliseconds */
+	uint64_t max; /* the hard cap of rampart/limits.h */
+};
+
+#define OFF(f)  offsetof(rp_config, f)
+#define LOFF(f) (offsetof(rp_config, limit) + offsetof(rp_config_limits, f))
+#define SEC(x)  ((uint64_t)(x)*1000u)
+
+static const struct key keys[KEY_COUNT_] = {
+	[KEY_LOOPS] = {"loops", K_COUNT, OFF(loops), 0, RP_LIMIT_BROKER_LOOPS},
+	[KEY_DATA_DIR] = {"data_dir", K_PATH, OFF(data_dir), 0, 0},
+	[KEY_LISTENER_MQTTS] = {"listener.mqtts", K_LISTENER_TLS, 0, 0, 0},
+	[KEY_LISTENER_MQTT] = {"listener.mqtt", K_LISTENER_PLAIN, 0, 0, 0},
+	[KEY_TLS_CERT] = {"tls.cert", K_PATH, OFF(tls_cert), 0, 0},
+	[KEY_TLS_KEY] = {"tls.key", K_PATH, OFF(tls_key), 0, 0},
+	[KEY_TLS_CA] = {"tls.ca", K_PATH, OFF(tls_ca), 0, 0},
+	[KEY_TLS_CRL] = {"tls.crl", K_PATH, OFF(tls_crl), 0, 0},
+	[KEY_TLS_MIN_VERSION] = {"tls.min_version", K_TLS_VERSION, OFF(tls_min_version), 0, 0},
+	[KEY_TLS_SESSION_TICKETS] = {"tls.session_tickets", K_BOOL, OFF(tls_session_tickets), 0, 0},
+	[KEY_POLICY] = {"policy", K_PATH, OFF(policy), 0, 0},
+	[KEY_MAX_PACKET] = {"limit.max_packet", K_SIZE, LOFF(max_packet), 128,
+			    RP_LIMIT_MQTT_PACKET},
+	[KEY_MAX_PACKET_PREAUTH] = {"limit.max_packet_preauth", K_SIZE, LOFF(max_packet_preauth),
+				    128, RP_LIMIT_MQTT_PREAUTH_PACKET},
+	[KEY_MAX_TOPIC_LEN] = {"limit.max_topic_len", K_SIZE, LOFF(max_topic_len), 32,
+			       RP_LIMIT_MQTT_TOPIC_LEN},
+	[KEY_MAX_TOPIC_LEVELS] = {"limit.max_topic_levels", K_COUNT, LOFF(max_topic_levels), 3,
+				  RP_LIMIT_MQTT_TOPIC_LEVELS},
+	[KEY_MAX_USER_PROPS] = {"limit.max_user_props", K_COUNT, LOFF(max_user_props), 1,
+				RP_LIMIT_MQTT_USER_PROPS},
+	[KEY_MAX_SUB_ENTRIES] = {"limit.max_sub_entries", K_COUNT, LOFF(max_sub_entries), 1,
+				 RP_LIMIT_MQTT_SUB_ENTRIES},
+	[KEY_MAX_SUBSCRIPTIONS] = {"limit.max_subscriptions", K_COUNT, LOFF(max_subscriptions), 1,
+				   RP_LIMIT_BROKER_SUBSCRIPTIONS},
+	[KEY_MAX_INFLIGHT] = {"limit.max_inflight", K_COUNT, LOFF(max_inflight), 1,
+			      RP_LIMIT_BROKER_INFLIGHT},
+	[KEY_MAX_QUEUED_MESSAGES] = {"limit.max_queued_messages", K_COUNT,
+				     LOFF(max_queued_messages), 1, RP_LIMIT_BROKER_QUEUED_MESSAGES},
+	[KEY_MAX_QUEUED_BYTES] = {"limit.max_queued_bytes", K_SIZE, LOFF(max_queued_bytes), 128,
+				  RP_LIMIT_BROKER_QUEUED_BYTES},
+	[KEY_MAX_CONNECTIONS] = {"limit.max_connections", K_COUNT, LOFF(max_connections), 1,
+				 RP_LIMIT_BROKER_CONNECTIONS},
+	[KEY_MAX_CONNECTIONS_PER_ADDRESS] = {"limit.max_connections_per_address", K_COUNT,
+					     LOFF(max_connections_per_address), 1,
+					     RP_LIMIT_BROKER_CONNECTIONS_PER_ADDRESS},
+	[KEY_CONNECT_RATE] = {"limit.connect_rate_per_address", K_RATE,
+			      LOFF(connect_rate_per_address), 1, RP_LIMIT_BROKER_CONNECT_RATE},
+	[KEY_CONNECT_BURST] = {"limit.connect_burst_per_address", K_COUNT,
+			       LOFF(connect_burst_per_address), 1, RP_LIMIT_BROKER_CONNECT_BURST},
+	[KEY_DEVICE_MSG_RATE] = {"limit.device_msg_rate", K_RATE, LOFF(device_msg_rate), 1,
+				 RP_LIMIT_BROKER_MSG_RATE},
+	[KEY_DEVICE_MSG_BURST] = {"limit.device_msg_burst", K_COUNT, LOFF(device_msg_burst), 1,
+				  RP_LIMIT_BROKER_MSG_BURST},
+	[KEY_DEVICE_BYTE_RATE] = {"limit.device_byte_rate", K_BYTE_RATE, LOFF(device_byte_rate),
+				  128, RP_LIMIT_BROKER_BYTE_RATE},
+	[KEY_DEVICE_BYTE_BURST] = {"limit.device_byte_burst", K_SIZE, LOFF(device_byte_burst), 128,
+				   RP_LIMIT_BROKER_BYTE_BURST},
+	[KEY_MAX_HANDSHAKES] = {"limit.max_handshakes", K_COUNT, LOFF(max_handshakes), 1,
+				RP_LIMIT_BROKER_HANDSHAKES},
+	[KEY_HANDSHAKE_TIMEOUT] = {"limit.handshake_timeout", K_DURATION_MS,
+				   LOFF(handshake_timeout_ms), 100,
+				   RP_LIMIT_BROKER_HANDSHAKE_TIMEOUT_MS},
+	[KEY_CONNECT_TIMEOUT] = {"limit.connect_timeout", K_DURATION_MS, LOFF(connect_timeout_ms),
+				 100, RP_LIMIT_BROKER_CONNECT_TIMEOUT_MS},
+	[KEY_KEEPALIVE_MAX] = {"limit.keepalive_max", K_DURATION_S, LOFF(keepalive_max_s), SEC(1),
+			       SEC(RP_LIMIT_BROKER_KEEPALIVE_S)},
+	[KEY_SESSION_EXPIRY_MAX] = {"limit.session_expiry_max", K_DURATION_S,
+				    LOFF(session_expiry_max_s), 0,
+				    SEC(RP_LIMIT_BROKER_SESSION_EXPIRY_S)},
+	[KEY_WRITE_TIMEOUT] = {"limit.write_timeout", K_DURATION_MS, LOFF(write_timeout_ms), 100,
+			       RP_LIMIT_BROKER_WRITE_TIMEOUT_MS},
+	[KEY_MAX_CLIENT_ID_LEN] = {"limit.max_client_id_len", K_COUNT, LOFF(max_client_id_len), 23,
+				   RP_LIMIT_MQTT_CLIENT_ID_LEN},
+};
+
+/* State of one parse. */
+struct ps {
+	rp_config *c;
+	const char *name;
+	rp_config_report_fn report;
+	void *ctx;
+	const char *base; /* directory for relative paths, or NULL */
+	size_t base_len;
+	unsigned line;
+	unsigned errors;
+	unsigned set_at[KEY_COUNT_]; /* line that set each key, 0 = not set */
+	uint8_t bad[KEY_COUNT_];     /* a line of this key was refused */
+	rp_config_listener tls_l[RP_LIMIT_BROKER_LISTENERS];
+	rp_config_listener plain_l[RP_LIMIT_BROKER_LISTENERS];
+	unsigned n_tls;
+	unsigned n_plain;
+};
+
+/* ------------------------------------------------------------------------
+ * Reporting
+ * ------------------------------------------------------------------------ */
+
+static void say(struct ps *ps, unsigned line, const char *fmt, ...) RP_PRINTF(3, 4);
+
+static void say(struct ps *ps, unsigned line, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	ps->errors++;
+	if (ps->report == NULL) {
+		return;
+	}
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ps->report(ps->ctx, ps->name, line, msg);
+}
+
+/*
+ * Writes s[0 .. n) for a message into out (at least QUOTE_MAX * 4 + 4
+ * bytes): at most QUOTE_MAX input bytes, anything outside printable ASCII
+ * as \xNN, a backslash as \\, and "..." if cut.
+ */
+static void quote(char *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < n && i < QUOTE_MAX; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+			out[o++] = (char)ch;
+		} else if (ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = '\\';
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15u];
+		}
+	}
+	if (i < n) {
+		out[o++] = '.';
+		out[o++] = '.';
+		out[o++] = '.';
+	}
+	out[o] = '\0';
+}
+
+#define QUOTE_BUF (QUOTE_MAX * 4u + 4u)
+
+/* A duration in milliseconds, in the largest unit that divides it. */
+static void fmt_duration(char *out, size_t cap, uint64_t ms)
+{
+	static const struct {
+		uint64_t ms;
+		const char *unit;
+	} units[] = {{86400000u, "d"}, {3600000u, "h"}, {60000u, "m"}, {1000u, "s"}};
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms != 0 && ms % units[i].ms == 0) {
+			(void)snprintf(out, cap, "%llu%s", (unsigned long long)(ms / units[i].ms),
+				       units[i].unit);
+			return;
+		}
+	}
+	(void)snprintf(out, cap, "%llums", (unsigned long long)ms);
+}
+
+/* A value of key k (base units) as a message shows it. */
+static void fmt_value(char *out, size_t cap, enum kind kind, uint64_t v)
+{
+	switch (kind) {
+	case K_DURATION_MS:
+	case K_DURATION_S:
+		fmt_duration(out, cap, v);
+		break;
+	case K_RATE:
+	case K_BYTE_RATE:
+		(void)snprintf(out, cap, "%llu/s", (unsigned long long)v);
+		break;
+	default:
+		(void)snprintf(out, cap, "%llu", (unsigned long long)v);
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Values
+ * ------------------------------------------------------------------------ */
+
+static int is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+static int is_digit(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+/* v * m, saturating at UINT64_MAX. */
+static uint64_t mul_sat(uint64_t v, uint64_t m)
+{
+	if (m != 0 && v > UINT64_MAX / m) {
+		return UINT64_MAX;
+	}
+	return v * m;
+}
+
+/*
+ * Reads the decimal digits at s (at least one); *v saturates at UINT64_MAX.
+ * Returns the number of digits read (0: none).
+ */
+static size_t read_digits(const char *s, uint64_t *v)
+{
+	size_t i = 0;
+	uint64_t x = 0;
+
+	while (is_digit(s[i])) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (x > (UINT64_MAX - d) / 10u) {
+			x = UINT64_MAX;
+		} else if (x != UINT64_MAX) {
+			x = x * 10u + d;
+		}
+		i++;
+	}
+	*v = x;
+	return i;
+}
+
+/* A count: digits only. Returns 0 if malformed. */
+static int parse_count(const char *s, uint64_t *v)
+{
+	size_t n = read_digits(s, v);
+
+	return n > 0 && s[n] == '\0';
+}
+
+/* A size: digits and an optional k, m or g. *end is what follows. */
+static int parse_size_at(const char *s, uint64_t *v, const char **end)
+{
+	size_t n = read_digits(s, v);
+	uint64_t mult = 1;
+
+	if (n == 0) {
+		return 0;
+	}
+	switch (s[n]) {
+	case 'k':
+	case 'K':
+		mult = 1024u;
+		n++;
+		break;
+	case 'm':
+	case 'M':
+		mult = 1024u * 1024u;
+		n++;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1024u * 1024u * 1024u;
+		n++;
+		break;
+	default:
+		break;
+	}
+	*v = mul_sat(*v, mult);
+	*end = s + n;
+	return 1;
+}
+
+static int parse_size(const char *s, uint64_t *v)
+{
+	const char *end;
+
+	return parse_size_at(s, v, &end) && *end == '\0';
+}
+
+/* A duration: digits and a unit (ms, s, m, h, d); *v in milliseconds. */
+static int parse_duration(const char *s, uint64_t *v)
+{
+	size_t n = read_digits(s, v);
+	const char *u = s + n;
+	uint64_t mult;
+
+	if (n == 0) {
+		return 0;
+	}
+	if (strcmp(u, "ms") == 0) {
+		mult = 1;
+	} else if (strcmp(u, "s") == 0) {
+		mult = 1000u;
+	} else if (strcmp(u, "m") == 0) {
+		mult = 60000u;
+	} else if (strcmp(u, "h") == 0) {
+		mult = 3600000u;
+	} else if (strcmp(u, "d") == 0) {
+		mult = 86400000u;
+	} else {
+		return 0;
+	}
+	*v = mul_sat(*v, mult);
+	return 1;
+}
+
+/* A rate: COUNT/s, or SIZE/s when bytes is set. */
+static int parse_rate(const char *s, int bytes, uint64_t *v)
+{
+	const char *end;
+	size_t n;
+
+	if (bytes) {
+		if (!parse_size_at(s, v, &end)) {
+			return 0;
+		}
+	} else {
+		n = read_digits(s, v);
+		if (n == 0) {
+			return 0;
+		}
+		end = s + n;
+	}
+	return strcmp(end, "/s") == 0;
+}
+
+static const char *malformed_hint(enum kind kind)
+{
+	switch (kind) {
+	case K_COUNT:
+		return "is not a number (unsigned decimal, e.g. 100)";
+	case K_SIZE:
+		return "is not a size (bytes, or a number with k, m or g, e.g. 256k)";
+	case K_DURATION_MS:
+	case K_DURATION_S:
+		return "is not a duration (a number and a unit: ms, s, m, h or d, e.g. 10s)";
+	case K_RATE:
+		return "is not a rate (a number per second, e.g. 100/s)";
+	case K_BYTE_RATE:
+		return "is not a byte rate (a size per second, e.g. 1m/s)";
+	default:
+		return "is malformed";
+	}
+}
+
+static void set_u32(rp_config *c, size_t off, uint32_t v)
+{
+	memcpy((char *)c + off, &v, sizeof(v));
+}
+
+/* A numeric key: parse, check the range, store. */
+static void set_number(struct ps *ps, enum key_id id, const char *val)
+{
+	const struct key *k = &keys[id];
+	char q[QUOTE_BUF], lim[48];
+	uint64_t v = 0;
+	int ok;
+
+	switch (k->kind) {
+	case K_COUNT:
+		ok = parse_count(val, &v);
+		break;
+	case K_SIZE:
+		ok = parse_size(val, &v);
+		break;
+	case K_DURATION_MS:
+	case K_DURATION_S:
+		ok = parse_duration(val, &v);
+		break;
+	case K_RATE:
+		ok = parse_rate(val, 0, &v);
+		break;
+	default:
+		ok = parse_rate(val, 1, &v);
+		break;
+	}
+	quote(q, val, strlen(val));
+	if (!ok) {
+		say(ps, ps->line, "%s: '%s' %s", k->name, q, malformed_hint(k->kind));
+		goto bad;
+	}
+	if (v > k->max) {
+		fmt_value(lim, sizeof(lim), k->kind, k->max);
+		say(ps, ps->line, "%s: %s is above the hard cap %s (" LIMITS_H ")", k->name, q,
+		    lim);
+		goto bad;
+	}
+	if (v < k->min) {
+		fmt_value(lim, sizeof(lim), k->kind, k->min);
+		say(ps, ps->line, "%s: %s is below the minimum %s", k->name, q, lim);
+		goto bad;
+	}
+	if (k->kind == K_DURATION_S) {
+		if (v % 1000u != 0) {
+			say(ps, ps->line, "%s: %s is not a whole number of seconds", k->name, q);
+			goto bad;
+		}
+		v /= 1000u;
+	}
+	set_u32(ps->c, k->off, (uint32_t)v);
+	return;
+bad:
+	ps->bad[id] = 1;
+}
+
+/* A path: stored as written, or under ps->base when relative. */
+static void set_path(struct ps *ps, enum key_id id, const char *val)
+{
+	const struct key *k = &keys[id];
+	char *dst = (char *)ps->c + k->off;
+	size_t n = strlen(val);
+
+	if (ps->base != NULL && val[0] != '/') {
+		if (ps->base_len + 1u + n >= RP_LIMIT_CONFIG_PATH_LEN) {
+			say(ps, ps->line,
+			    "%s: path is longer than %u bytes once made relative to the directory "
+			    "of the configuration file",
+			    k->name, RP_LIMIT_CONFIG_PATH_LEN - 1u);
+			ps->bad[id] = 1;
+			return;
+		}
+		memcpy(dst, ps->base, ps->base_len);
+		dst[ps->base_len] = '/';
+		memcpy(dst + ps->base_len + 1u, val, n + 1u);
+		return;
+	}
+	if (n >= RP_LIMIT_CONFIG_PATH_LEN) {
+		say(ps, ps->line, "%s: path is longer than %u bytes", k->name,
+		    RP_LIMIT_CONFIG_PATH_LEN - 1u);
+		ps->bad[id] = 1;
+		return;
+	}
+	memcpy(dst, val, n + 1u);
+}
+
+static void set_bool(struct ps *ps, enum key_id id, const char *val)
+{
+	char q[QUOTE_BUF];
+	uint8_t v;
+
+	if (strcmp(val, "on") == 0) {
+		v = 1;
+	} else if (strcmp(val, "off") == 0) {
+		v = 0;
+	} else {
+		quote(q, val, strlen(val));
+		say(ps, ps->line, "%s: '%s' is not on or off", keys[id].name, q);
+		ps->bad[id] = 1;
+		return;
+	}
+	memcpy((char *)ps->c + keys[id].off, &v, 1);
+}
+
+static void set_tls_version(struct ps *ps, enum key_id id, const char *val)
+{
+	char q[QUOTE_BUF];
+
+	if (strcmp(val, "1.3") == 0) {
+		ps->c->tls_min_version = RP_CONFIG_TLS_1_3;
+	} else if (strcmp(val, "1.2") == 0) {
+		ps->c->tls_min_version = RP_CONFIG_TLS_1_2;
+	} else {
+		quote(q, val, strlen(val));
+		say(ps, ps->line, "%s: '%s' is not a TLS version Rampart allows (1.3 or 1.2)",
+		    keys[id].name, q);
+		ps->bad[id] = 1;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Listeners
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Parses "1.2.3.4:PORT" or "[v6]:PORT" into *l (address, port, text).
+ * Returns 0 if malformed.
+ */
+static int parse_address(const char *val, rp_config_listener *l)
+{
+	char host[64], addr[64];
+	const char *colon, *p;
+	size_t hlen;
+	uint64_t port;
+	int v6 = val[0] == '[';
+
+	if (v6) {
+		p = strchr(val, ']');
+		if (p == NULL || p[1] != ':') {
+			return 0;
+		}
+		hlen = (size_t)(p - (val + 1));
+		colon = p + 1;
+		val++;
+	} else {
+		colon = strrchr(val, ':');
+		if (colon == NULL) {
+			return 0;
+		}
+		hlen = (size_t)(colon - val);
+	}
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		return 0;
+	}
+	memcpy(host, val, hlen);
+	host[hlen] = '\0';
+	p = colon + 1;
+	if (strlen(p) > 5 || !parse_count(p, &port) || port > 65535u) {
+		return 0;
+	}
+	memset(l->addr, 0, sizeof(l->addr));
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, l->addr) != 1) {
+		return 0;
+	}
+	if (inet_ntop(v6 ? AF_INET6 : AF_INET, l->addr, addr, sizeof(addr)) == NULL) {
+		return 0;
+	}
+	l->family = v6 ? RP_CONFIG_IPV6 : RP_CONFIG_IPV4;
+	l->port = (uint16_t)port;
+	(void)snprintf(l->text, sizeof(l->text), v6 ? "[%s]:%u" : "%s:%u", addr, (unsigned)l->port);
+	return 1;
+}
+
+static int is_loopback(const rp_config_listener *l)
+{
+	static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+	if (l->family == RP_CONFIG_IPV4) {
+		return l->addr[0] == 127u;
+	}
+	return memcmp(l->addr, v6_loopback, sizeof(v6_loopback)) == 0;
+}
+
+/* Another listener on the same address and port (port 0 never clashes). */
+static const rp_config_listener *find_listener(const struct ps *ps, const rp_config_listener *l)
+{
+	const rp_config_listener *lists[2] = {ps->tls_l, ps->plain_l};
+	unsigned counts[2] = {ps->n_tls, ps->n_plain};
+	unsigned i, j;
+
+	if (l->port == 0) {
+		return NULL;
+	}
+	for (i = 0; i < 2u; i++) {
+		for (j = 0; j < counts[i]; j++) {
+			const rp_config_listener *o = &lists[i][j];
+
+			if (o->family == l->family && o->port == l->port &&
+			    memcmp(o->addr, l->addr, sizeof(o->addr)) == 0) {
+				return o;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void add_listener(struct ps *ps, enum key_id id, const char *val)
+{
+	const char *name = keys[id].name;
+	int tls = id == KEY_LISTENER_MQTTS;
+	unsigned *count = tls ? &ps->n_tls : &ps->n_plain;
+	rp_config_listener l;
+	const rp_config_listener *dup;
+	char q[QUOTE_BUF];
+
+	memset(&l, 0, sizeof(l));
+	if (!parse_address(val, &l)) {
+		quote(q, val, strlen(val));
+		say(ps, ps->line,
+		    "%s: '%s' is not an address and port (1.2.3.4:8883 or [::1]:8883; host "
+		    "names are not resolved)",
+		    name, q);
+		goto bad;
+	}
+	l.tls = (uint8_t)tls;
+	l.line = ps->line;
+	if (!tls && !is_loopback(&l)) {
+		say(ps, ps->line,
+		    "%s: %s is not a loopback address; plain MQTT has neither TLS nor client "
+		    "certificates, so it is allowed only on 127.0.0.0/8 or [::1] "
+		    "(use listener.mqtts)",
+		    name, l.text);
+		goto bad;
+	}
+	dup = find_listener(ps, &l);
+	if (dup != NULL) {
+		say(ps, ps->line, "%s: %s is already a listener (line %u)", name, l.text,
+		    dup->line);
+		goto bad;
+	}
+	if (*count >= RP_LIMIT_BROKER_LISTENERS) {
+		say(ps, ps->line, "%s: more than %u listeners (" LIMITS_H ")", name,
+		    RP_LIMIT_BROKER_LISTENERS);
+		goto bad;
+	}
+	(tls ? ps->tls_l : ps->plain_l)[(*count)++] = l;
+	return;
+bad:
+	ps->bad[id] = 1;
+}
+
+/* ------------------------------------------------------------------------
+ * Lines
+ * ------------------------------------------------------------------------ */
+
+static int find_key(const char *s, size_t n)
+{
+	int i;
+
+	for (i = 0; i < KEY_COUNT_; i++) {
+		if (strlen(keys[i].name) == n && memcmp(keys[i].name, s, n) == 0) {
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* One line without its terminator: s[0 .. n), n <= RP_LIMIT_CONFIG_LINE_LEN. */
+static void parse_line(struct ps *ps, const char *s, size_t n)
+{
+	char val[RP_LIMIT_CONFIG_LINE_LEN + 1u];
+	char q[QUOTE_BUF];
+	size_t i = 0, kstart, klen, vstart;
+	enum key_id id;
+	int found;
+
+	if (memchr(s, '\0', n) != NULL) {
+		say(ps, ps->line, "line holds a NUL byte");
+		return;
+	}
+	if (!rp_mqtt_utf8_valid((const uint8_t *)s, n)) {
+		say(ps, ps->line, "line is not valid UTF-8");
+		return;
+	}
+	while (i < n && is_blank(s[i])) {
+		i++;
+	}
+	if (i == n || s[i] == '#') {
+		return;
+	}
+	kstart = i;
+	while (i < n && !is_blank(s[i])) {
+		i++;
+	}
+	klen = i - kstart;
+	while (i < n && is_blank(s[i])) {
+		i++;
+	}
+	vstart = i;
+	while (n > vstart && is_blank(s[n - 1u])) {
+		n--;
+	}
+	found = find_key(s + kstart, klen);
+	if (found < 0) {
+		quote(q, s + kstart, klen);
+		say(ps, ps->line, "unknown key '%s'", q);
+		return;
+	}
+	id = (enum key_id)found;
+	if (vstart == n) {
+		say(ps, ps->line, "%s: missing value", keys[id].name);
+		ps->bad[id] = 1;
+		return;
+	}
+	if (ps->set_at[id] != 0 && keys[id].kind != K_LISTENER_TLS &&
+	    keys[id].kind != K_LISTENER_PLAIN) {
+		say(ps, ps->line, "%s: set twice (first at line %u)", keys[id].name,
+		    ps->set_at[id]);
+		return;
+	}
+	ps->set_at[id] = ps->line;
+	memcpy(val, s + vstart, n - vstart);
+	val[n - vstart] = '\0';
+
+	switch (keys[id].kind) {
+	case K_PATH:
+		set_path(ps, id, val);
+		break;
+	case K_BOOL:
+		set_bool(ps, id, val);
+		break;
+	case K_TLS_VERSION:
+		set_tls_version(ps, id, val);
+		break;
+	case K_LISTENER_TLS:
+	case K_LISTENER_PLAIN:
+		add_listener(ps, id, val);
+		break;
+	default:
+		set_number(ps, id, val);
+		break;
+	}
+}
+
+/* Line on which to report a problem between keys a and b: a's, else b's. */
+static unsigned pair_line(const struct ps *ps, enum key_id a, enum key_id b)
+{
+	return ps->set_at[a] != 0 ? ps->set_at[a] : ps->set_at[b];
+}
+
+/* Checks between keys, once every line has been read. */
+static void check_pairs(struct ps *ps)
+{
+	rp_config_limits *l = &ps->c->limit;
+	char a[32], b[32];
+
+	if (ps->bad[KEY_MAX_PACKET]) {
+		return;
+	}
+	if (!ps->bad[KEY_MAX_PACKET_PREAUTH] && l->max_packet_preauth > l->max_packet) {
+		if (ps->set_at[KEY_MAX_PACKET_PREAUTH] != 0) {
+			say(ps, ps->set_at[KEY_MAX_PACKET_PREAUTH], "%s: %u is above %s (%u)",
+			    keys[KEY_MAX_PACKET_PREAUTH].name, (unsigned)l->max_packet_preauth,
+			    keys[KEY_MAX_PACKET].name, (unsigned)l->max_packet);
+		} else {
+			l->max_packet_preauth = l->max_packet;
+		}
+	}
+	if (!ps->bad[KEY_MAX_QUEUED_BYTES] && l->max_queued_bytes < l->max_packet) {
+		say(ps, pair_line(ps, KEY_MAX_QUEUED_BYTES, KEY_MAX_PACKET),
+		    "%s: %u is below %s (%u); a queue must hold the largest packet",
+		    keys[KEY_MAX_QUEUED_BYTES].name, (unsigned)l->max_queued_bytes,
+		    keys[KEY_MAX_PACKET].name, (unsigned)l->max_packet);
+	}
+	if (!ps->bad[KEY_DEVICE_BYTE_BURST] && l->device_byte_burst < l->max_packet) {
+		say(ps, pair_line(ps, KEY_DEVICE_BYTE_BURST, KEY_MAX_PACKET),
+		    "%s: %u is below %s (%u); a packet that large could never pass",
+		    keys[KEY_DEVICE_BYTE_BURST].name, (unsigned)l->device_byte_burst,
+		    keys[KEY_MAX_PACKET].name, (unsigned)l->max_packet);
+	}
+	if (!ps->bad[KEY_HANDSHAKE_TIMEOUT] && !ps->bad[KEY_CONNECT_TIMEOUT] &&
+	    l->connect_timeout_ms < l->handshake_timeout_ms) {
+		fmt_duration(a, sizeof(a), l->connect_timeout_ms);
+		fmt_duration(b, sizeof(b), l->handshake_timeout_ms);
+		say(ps, pair_line(ps, KEY_CONNECT_TIMEOUT, KEY_HANDSHAKE_TIMEOUT),
+		    "%s: %s is shorter than %s (%s); the handshake is part of the time to "
+		    "CONNECT",
+		    keys[KEY_CONNECT_TIMEOUT].name, a, keys[KEY_HANDSHAKE_TIMEOUT].name, b);
+	}
+}
+
+/* The listeners: TLS ones (or the default), then plain ones. */
+static void merge_listeners(struct ps *ps)
+{
+	rp_config *c = ps->c;
+	unsigned i;
+
+	if (ps->n_tls == 0 && !ps->bad[KEY_LISTENER_MQTTS]) {
+		/* The default from rp_config_defaults() is listeners[0]. */
+		c->listener_count = 1;
+	} else {
+		c->listener_count = 0;
+		for (i = 0; i < ps->n_tls; i++) {
+			c->listeners[c->listener_count++] = ps->tls_l[i];
+		}
+	}
+	for (i = 0; i < ps->n_plain; i++) {
+		c->listeners[c->listener_count++] = ps->plain_l[i];
+	}
+}
+
+static rp_status parse(rp_config *c, const char *name, const char *buf, size_t len,
+		       const char *base, rp_config_report_fn report, void *ctx)
+{
+	struct ps ps;
+	size_t pos = 0;
+
+	if (c == NULL || (buf == NULL && len != 0)) {
+		return RP_E_INVALID_ARG;
+	}
+	memset(&ps, 0, sizeof(ps));
+	ps.c = c;
+	ps.name = name != NULL ? name : "(config)";
+	ps.report = report;
+	ps.ctx = ctx;
+	ps.base = base;
+	ps.base_len = base != NULL ? strlen(base) : 0;
+	rp_config_defaults(c);
+
+	if (len > RP_LIMIT_CONFIG_FILE_SIZE) {
+		say(&ps, 0, "file is larger than %u bytes", RP_LIMIT_CONFIG_FILE_SIZE);
+		return RP_E_CONFIG;
+	}
+	/* A UTF-8 byte order mark, as some editors write, is not part of line 1. */
+	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
+		pos = 3;
+	}
+	while (pos < len) {
+		const char *s = buf + pos;
+		const char *nl = memchr(s, '\n', len - pos);
+		size_t n = nl != NULL ? (size_t)(nl - s) : len - pos;
+
+		pos += n + (nl != NULL ? 1u : 0u);
+		ps.line++;
+		if (n > 0 && s[n - 1u] == '\r') {
+			n--;
+		}
+		if (n > RP_LIMIT_CONFIG_LINE_LEN) {
+			say(&ps, ps.line, "line is longer than %u bytes", RP_LIMIT_CONFIG_LINE_LEN);
+			continue;
+		}
+		parse_line(&ps, s, n);
+	}
+	check_pairs(&ps);
+	merge_listeners(&ps);
+	return ps.errors == 0 ? RP_OK : RP_E_CONFIG;
+}
+
+/* ------------------------------------------------------------------------
+ * Public functions
+ * ------------------------------------------------------------------------ */
+
+void rp_config_defaults(rp_config *c)
+{
+	rp_config_limits *l;
+	rp_config_listener *d;
+
+	if (c == NULL) {
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	c->loops = 0;
+	(void)snprintf(c->data_dir, sizeof(c->data_dir), "%s", "/var/lib/rampart");
+	d = &c->listeners[0];
+	d->tls = 1;
+	d->family = RP_CONFIG_IPV4;
+	d->port = 8883;
+	(void)snprintf(d->text, sizeof(d->text), "%s", "0.0.0.0:8883");
+	c->listener_count = 1;
+	(void)snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", "/etc/rampart/tls/server.crt");
+	(void)snprintf(c->tls_key, sizeof(c->tls_key), "%s", "/etc/rampart/tls/server.key");
+	(void)snprintf(c->tls_ca, sizeof(c->tls_ca), "%s", "/etc/rampart/tls/fleet-ca.crt");
+	c->tls_min_version = RP_CONFIG_TLS_1_3;
+	c->tls_session_tickets = 1;
+
+	l = &c->limit;
+	l->max_packet = RP_DEFAULT_MQTT_PACKET;
+	l->max_packet_preauth = RP_LIMIT_MQTT_PREAUTH_PACKET;
+	l->max_topic_len = RP_DEFAULT_MQTT_TOPIC_LEN;
+	l->max_topic_levels = RP_DEFAULT_MQTT_TOPIC_LEVELS;
+	l->max_user_props = RP_DEFAULT_MQTT_USER_PROPS;
+	l->max_sub_entries = RP_DEFAULT_MQTT_SUB_ENTRIES;
+	l->max_subscriptions = RP_DEFAULT_BROKER_SUBSCRIPTIONS;
+	l->max_inflight = RP_DEFAULT_BROKER_INFLIGHT;
+	l->max_queued_messages = RP_DEFAULT_BROKER_QUEUED_MESSAGES;
+	l->max_queued_bytes = RP_DEFAULT_BROKER_QUEUED_BYTES;
+	l->max_connections = RP_DEFAULT_BROKER_CONNECTIONS;
+	l->max_connections_per_address = RP_DEFAULT_BROKER_CONNECTIONS_PER_ADDRESS;
+	l->connect_rate_per_address = RP_DEFAULT_BROKER_CONNECT_RATE;
+	l->connect_burst_per_address = RP_DEFAULT_BROKER_CONNECT_BURST;
+	l->device_msg_rate = RP_DEFAULT_BROKER_MSG_RATE;
+	l->device_msg_burst = RP_DEFAULT_BROKER_MSG_BURST;
+	l->device_byte_rate = RP_DEFAULT_BROKER_BYTE_RATE;
+	l->device_byte_burst = RP_DEFAULT_BROKER_BYTE_BURST;
+	l->max_handshakes = RP_DEFAULT_BROKER_HANDSHAKES;
+	l->handshake_timeout_ms = RP_DEFAULT_BROKER_HANDSHAKE_TIMEOUT_MS;
+	l->connect_timeout_ms = RP_DEFAULT_BROKER_CONNECT_TIMEOUT_MS;
+	l->keepalive_max_s = RP_DEFAULT_BROKER_KEEPALIVE_S;
+	l->session_expiry_max_s = RP_DEFAULT_BROKER_SESSION_EXPIRY_S;
+	l->write_timeout_ms = RP_DEFAULT_BROKER_WRITE_TIMEOUT_MS;
+	l->max_client_id_len = RP_LIMIT_MQTT_CLIENT_ID_LEN;
+}
+
+rp_status rp_config_parse(rp_config *c, const char *name, const char *buf, size_t len,
+			  rp_config_report_fn report, void *ctx)
+{
+	return parse(c, name, buf, len, NULL, report, ctx);
+}
+
+/* Reports a file-level problem (line 0) with errno's text. */
+static void report_errno(rp_config_report_fn report, void *ctx, const char *path, const char *what,
+			 int err)
+{
+	char msg[320], text[128];
+
+	if (report == NULL) {
+		return;
+	}
+	if (strerror_r(err, text, sizeof(text)) != 0) {
+		(void)snprintf(text, sizeof(text), "error %d", err);
+	}
+	(void)snprintf(msg, sizeof(msg), "%s: %s", what, text);
+	report(ctx, path, 0, msg);
+}
+
+static void report_plain(rp_config_report_fn report, void *ctx, const char *path, const char *msg)
+{
+	if (report != NULL) {
+		report(ctx, path, 0, msg);
+	}
+}
+
+/*
+ * Reads a whole regular file of at most `cap` bytes into a new buffer
+ * (rp_free it). Problems are reported with line 0. Returns RP_OK,
+ * RP_E_CONFIG or RP_E_NOMEM.
+ */
+static rp_status read_bounded(const char *path, size_t cap, char **out, size_t *out_len,
+			      rp_config_report_fn report, void *ctx)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t got;
+	rp_status ret = RP_E_CONFIG;
+	int fd;
+
+	/* O_NONBLOCK: opening a FIFO must not hang; it is refused below. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		report_errno(report, ctx, path, "cannot open", errno);
+		return RP_E_CONFIG;
+	}
+	if (fstat(fd, &st) != 0) {
+		report_errno(report, ctx, path, "cannot stat", errno);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		report_plain(report, ctx, path, "is not a regular file");
+		goto out;
+	}
+	/* One byte more than allowed, to tell "exactly cap" from "larger". */
+	buf = rp_alloc(NULL, cap + 1u);
+	if (buf == NULL) {
+		report_plain(report, ctx, path, "out of memory reading the file");
+		ret = RP_E_NOMEM;
+		goto out;
+	}
+	while (len < cap + 1u) {
+		got = read(fd, buf + len, cap + 1u - len);
+		if (got < 0 && errno == EINTR) {
+			continue;
+		}
+		if (got < 0) {
+			report_errno(report, ctx, path, "cannot read", errno);
+			goto out;
+		}
+		if (got == 0) {
+			break;
+		}
+		len += (size_t)got;
+	}
+	if (len > cap) {
+		char msg[64];
+
+		(void)snprintf(msg, sizeof(msg), "file is larger than %zu bytes", cap);
+		report_plain(report, ctx, path, msg);
+		goto out;
+	}
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+	ret = RP_OK;
+out:
+	rp_free(NULL, buf);
+	(void)close(fd);
+	return ret;
+}
+
+/*
+ * The absolute directory of `path` into dir[0 .. cap): the part before the
+ * last '/', under the working directory when path is relative. Returns 0
+ * if it does not fit or the working directory is unknown.
+ */
+static int dir_of(const char *path, char *dir, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash != NULL ? (size_t)(slash - path) : 0;
+	size_t used = 0;
+
+	if (path[0] != '/') {
+		if (getcwd(dir, cap) == NULL) {
+			return 0;
+		}
+		used = strlen(dir);
+		if (slash == NULL) {
+			return 1;
+		}
+		if (used + 1u >= cap) {
+			return 0;
+		}
+		dir[used++] = '/';
+	}
+	if (used + n >= cap) {
+		return 0;
+	}
+	memcpy(dir + used, path, n);
+	dir[used + n] = '\0';
+	return 1;
+}
+
+rp_status rp_config_load(rp_config *c, const char *path, rp_config_report_fn report, void *ctx)
+{
+	char dir[RP_LIMIT_CONFIG_PATH_LEN];
+	char *buf = NULL;
+	size_t len = 0;
+	rp_status st;
+
+	if (c == NULL || path == NULL) {
+		return RP_E_INVALID_ARG;
+	}
+	st = read_bounded(path, RP_LIMIT_CONFIG_FILE_SIZE, &buf, &len, report, ctx);
+	if (st != RP_OK) {
+		rp_config_defaults(c);
+		return st;
+	}
+	/*
+	 * Relative paths in the file are relative to the file's directory, made
+	 * absolute here so that they mean the same after rampartd changes its
+	 * working directory. A file in "/" gives base "", so "x" becomes "/x".
+	 */
+	if (!dir_of(path, dir, sizeof(dir))) {
+		report_plain(report, ctx, path, "cannot tell the directory of the file");
+		st = RP_E_CONFIG;
+		goto out;
+	}
+	st = parse(c, path, buf, len, dir, report, ctx);
+out:
+	rp_free(NULL, buf);
+	return st;
+}
+
+void rp_config_mqtt_limits(const rp_config *c, rp_mqtt_limits *out)
+{
+	const rp_config_limits *l;
+
+	if (c == NULL || out == NULL) {
+		return;
+	}
+	l = &c->limit;
+	out->max_packet = l->max_packet;
+	out->max_topic_len = (uint16_t)l->max_topic_len;
+	out->max_topic_levels = (uint16_t)l->max_topic_levels;
+	out->max_user_props = (uint16_t)l->max_user_props;
+	out->max_sub_entries = (uint16_t)l->max_sub_entries;
+	out->max_sub_ids =
+		(uint16_t)(l->max_subscriptions < RP_LIMIT_MQTT_SUB_IDS ? l->max_subscriptions
+									: RP_LIMIT_MQTT_SUB_IDS);
+	/* Values are in range already; this only guards a hand-edited struct. */
+	(void)rp_mqtt_limits_clamp(out);
+}
+
+void rp_config_mqtt_limits_preauth(const rp_config *c, rp_mqtt_limits *out)
+{
+	if (c == NULL || out == NULL) {
+		return;
+	}
+	rp_config_mqtt_limits(c, out);
+	out->max_packet = c->limit.max_packet_preauth;
+	(void)rp_mqtt_limits_clamp(out);
+}

@@ -1,0 +1,684 @@
+/*
+ * server.c - listeners and connections: the I/O half of the broker.
+ *
+ * A connection (netconn) owns its socket, its transport (rp_conn), its
+ * receive buffer and, once the handshake is done, its broker client. One
+ * timer per connection serves the handshake deadline, then the client's
+ * deadlines (CONNECT, keep alive), then a deferred close.
+ *
+ * Lifetime: a connection is freed only from its own event callbacks or
+ * timer (finish()), never from inside the broker core; the core asks for a
+ * close through io.close, which sets `closing` and arms the timer at 0 ms.
+ *
+ * Attacker: anyone who can reach the port. Before the TLS handshake
+ * completes a connection costs a socket, an SSL object and a slot among
+ * max_handshakes; it has handshake_timeout_ms to finish. Per-address and
+ * total connection caps are checked at accept, before any TLS work.
+ */
+#define _DEFAULT_SOURCE /* SO_REUSEPORT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/server.h"
+#include "net/tls.h"
+#include "net/transport.h"
+#include "util/alloc.h"
+#include "util/log.h"
+#include "util/map.h"
+
+enum { PH_HANDSHAKE, PH_MQTT, PH_CLOSING };
+
+typedef struct netconn netconn;
+
+typedef struct listener {
+	rp_server *srv;
+	int fd;
+	int tls;
+	uint16_t port;
+} listener;
+
+struct rp_server {
+	rp_loop *loop;
+	rp_broker *broker;
+	rp_server_opts o;
+	rp_tls_ctx *tls;
+	listener listeners[RP_SERVER_MAX_LISTENERS];
+	unsigned nlisteners;
+	netconn *conns; /* doubly linked list of live connections */
+	size_t nconns;
+	uint32_t handshakes;
+	rp_map *per_addr; /* address -> live connection count (as uintptr_t) */
+	rp_timer tick;
+	int draining;
+	uint64_t drain_deadline;
+};
+
+struct netconn {
+	netconn *prev, *next;
+	rp_server *srv;
+	int fd;
+	uint8_t phase;
+	uint8_t closing; /* the core asked to close: flush, then finish */
+	uint8_t paused;  /* not reading: output above out_pause_bytes */
+	unsigned watching;
+	rp_conn *t;
+	rp_client *client;
+	rp_timer timer;
+	uint64_t handshake_deadline;
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+	char addr[64];
+};
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL, 0);
+
+	return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
+}
+
+/* "host:port" or "[v6]:port" into a sockaddr. 0 on a malformed address. */
+static int parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	const char *colon, *h = spec;
+	size_t hl;
+	long port;
+	char *end;
+
+	memset(ss, 0, sizeof(*ss));
+	if (spec[0] == '[') {
+		const char *close_br = strchr(spec, ']');
+
+		if (close_br == NULL || close_br[1] != ':') {
+			return 0;
+		}
+		h = spec + 1;
+		hl = (size_t)(close_br - h);
+		colon = close_br + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (colon == NULL) {
+			return 0;
+		}
+		hl = (size_t)(colon - spec);
+	}
+	if (hl >= sizeof(host)) {
+		return 0;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || end == colon + 1 || port < 0 || port > 65535) {
+		return 0;
+	}
+	if (spec[0] == '[') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a6);
+		return inet_pton(AF_INET6, host, &a6->sin6_addr) == 1;
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*a4);
+		return inet_pton(AF_INET, host, &a4->sin_addr) == 1;
+	}
+}
+
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)ss;
+
+		return (ntohl(a4->sin_addr.s_addr) >> 24) == 127u;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
+
+		return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+	}
+	return 0;
+}
+
+static void addr_str(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
+	} else if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host,
+			  sizeof(host));
+	}
+	snprintf(out, cap, "%s", host);
+}
+
+/* Live connections per address, kept in a map of counters. */
+static uintptr_t addr_count(rp_server *s, const char *addr)
+{
+	return (uintptr_t)rp_map_get(s->per_addr, addr, strlen(addr));
+}
+
+static int addr_add(rp_server *s, const char *addr, int delta)
+{
+	uintptr_t n = addr_count(s, addr);
+
+	n = delta > 0 ? n + 1u : (n > 0 ? n - 1u : 0);
+	if (n == 0) {
+		(void)rp_map_del(s->per_addr, addr, strlen(addr));
+		return 1;
+	}
+	return rp_map_put(s->per_addr, addr, strlen(addr), (void *)n, NULL) == RP_OK;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void on_conn_io(rp_loop *loop, int fd, unsigned events, void *arg);
+static void on_conn_timer(rp_loop *loop, void *arg);
+
+static void watch(netconn *c, unsigned events)
+{
+	if (c->watching != events && rp_loop_modify(c->srv->loop, c->fd, events) == RP_OK) {
+		c->watching = events;
+	}
+}
+
+/* Frees everything of c. The only place a connection ends. */
+static void finish(netconn *c)
+{
+	rp_server *s = c->srv;
+	uint64_t now = rp_loop_now(s->loop);
+
+	if (c->phase == PH_HANDSHAKE && s->handshakes > 0) {
+		s->handshakes--;
+	}
+	if (c->client != NULL) {
+		rp_client_closed(c->client, now);
+		rp_client_free(c->client);
+	}
+	rp_timer_stop(s->loop, &c->timer);
+	rp_loop_unwatch(s->loop, c->fd);
+	rp_conn_free(c->t);
+	close(c->fd);
+	(void)addr_add(s, c->addr, -1);
+	if (c->prev != NULL) {
+		c->prev->next = c->next;
+	} else {
+		s->conns = c->next;
+	}
+	if (c->next != NULL) {
+		c->next->prev = c->prev;
+	}
+	s->nconns--;
+	rp_free(NULL, c->rbuf);
+	rp_free(NULL, c);
+}
+
+/* Writes pending output. Returns 0 if the connection died. */
+static int flush(netconn *c)
+{
+	const uint8_t *buf;
+	size_t len, n;
+	rp_status st;
+
+	for (;;) {
+		rp_client_output(c->client, &buf, &len);
+		if (len == 0) {
+			break;
+		}
+		st = rp_conn_write(c->t, buf, len, &n);
+		if (st == RP_NEED_MORE) {
+			watch(c, rp_conn_wants(c->t) | (c->paused ? 0u : RP_LOOP_READ));
+			return 1;
+		}
+		if (st != RP_OK) {
+			return 0;
+		}
+		rp_client_consumed(c->client, n);
+	}
+	if (c->paused && rp_client_pending(c->client) < c->srv->o.out_pause_bytes / 2u) {
+		c->paused = 0;
+	}
+	if (c->closing) {
+		(void)rp_conn_shutdown(c->t);
+		return 0;
+	}
+	watch(c, c->paused ? 0u : RP_LOOP_READ);
+	return 1;
+}
+
+static void client_want_write(void *ctx)
+{
+	netconn *c = ctx;
+
+	watch(c, c->watching | RP_LOOP_WRITE);
+}
+
+static void client_close(void *ctx)
+{
+	netconn *c = ctx;
+
+	c->closing = 1;
+	(void)rp_timer_start(c->srv->loop, &c->timer, 0, on_conn_timer, c);
+}
+
+static void arm_client_timer(netconn *c)
+{
+	uint64_t next = 0, now = rp_loop_now(c->srv->loop);
+
+	if (rp_client_tick(c->client, now, &next) != RP_OK) {
+		c->closing = 1;
+		next = now;
+	}
+	if (rp_timer_start(c->srv->loop, &c->timer, next > now ? next - now : 0, on_conn_timer,
+			   c) != RP_OK) {
+		c->closing = 1; /* no deadline can be kept: do not keep the connection */
+	}
+}
+
+static int start_mqtt(netconn *c)
+{
+	rp_server *s = c->srv;
+	rp_peer_identity pid;
+	rp_identity who;
+	rp_client_io io = {c, client_want_write, client_close};
+	rp_status st;
+
+	memset(&who, 0, sizeof(who));
+	st = rp_conn_peer_identity(c->t, &pid);
+	if (st == RP_OK) {
+		snprintf(who.id, sizeof(who.id), "%s", pid.device_id);
+		snprintf(who.role, sizeof(who.role), "%s", pid.role);
+	} else if (st == RP_E_NOT_FOUND) {
+		/* Plain loopback listener: the identity is the CONNECT's client id. */
+		snprintf(who.role, sizeof(who.role), "device");
+	} else {
+		return 0;
+	}
+	snprintf(who.addr, sizeof(who.addr), "%s", c->addr);
+	c->client = rp_client_new(s->broker, &who, &io, rp_loop_now(s->loop));
+	if (c->client == NULL) {
+		return 0;
+	}
+	c->phase = PH_MQTT;
+	s->handshakes--;
+	arm_client_timer(c);
+	return 1;
+}
+
+static void do_handshake(netconn *c)
+{
+	rp_status st = rp_conn_handshake(c->t);
+
+	if (st == RP_NEED_MORE) {
+		watch(c, rp_conn_wants(c->t));
+		return;
+	}
+	if (st != RP_OK) {
+		rp_log(RP_LOG_INFO, "tls", "handshake with %s refused: %s", c->addr,
+		       rp_conn_last_error(c->t));
+		finish(c);
+		return;
+	}
+	if (!start_mqtt(c)) {
+		finish(c);
+		return;
+	}
+	watch(c, RP_LOOP_READ);
+}
+
+/* Reads and feeds the core until the transport has nothing, or we pause. */
+static int do_read(netconn *c)
+{
+	rp_server *s = c->srv;
+
+	for (;;) {
+		size_t cap = (size_t)rp_client_max_packet(c->client) + 64u, n = 0, used = 0;
+		rp_status st;
+
+		if (c->rcap < cap) {
+			uint8_t *p = rp_realloc(NULL, c->rbuf, cap);
+
+			if (p == NULL) {
+				return 0;
+			}
+			c->rbuf = p;
+			c->rcap = cap;
+		}
+		if (c->rlen == c->rcap) {
+			return 0; /* cannot happen: the core refuses packets above its maximum */
+		}
+		st = rp_conn_read(c->t, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
+		if (st == RP_NEED_MORE) {
+			return 1;
+		}
+		if (st != RP_OK) {
+			return 0;
+		}
+		c->rlen += n;
+		st = rp_client_input(c->client, c->rbuf, c->rlen, &used, rp_loop_now(s->loop));
+		memmove(c->rbuf, c->rbuf + used, c->rlen - used);
+		c->rlen -= used;
+		if (st != RP_OK) {
+			c->closing = 1;
+			return 1;
+		}
+		arm_client_timer(c);
+		if (rp_client_pending(c->client) >= s->o.out_pause_bytes) {
+			c->paused = 1; /* back pressure: stop reading this client */
+			return 1;
+		}
+	}
+}
+
+static void on_conn_io(rp_loop *loop, int fd, unsigned events, void *arg)
+{
+	netconn *c = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	if (c->phase == PH_HANDSHAKE) {
+		do_handshake(c);
+		return;
+	}
+	if (!c->closing && !c->paused && !do_read(c)) {
+		finish(c);
+		return;
+	}
+	if (!flush(c)) {
+		finish(c);
+	}
+}
+
+static void on_conn_timer(rp_loop *loop, void *arg)
+{
+	netconn *c = arg;
+
+	(void)loop;
+	if (c->phase == PH_HANDSHAKE) {
+		rp_log(RP_LOG_INFO, "tls", "handshake with %s timed out", c->addr);
+		finish(c);
+		return;
+	}
+	if (!c->closing) {
+		arm_client_timer(c);
+	}
+	if (!flush(c)) {
+		finish(c);
+	}
+}
+
+/* ---- listeners --------------------------------------------------------- */
+
+static void refuse(int fd, const char *addr, const char *why)
+{
+	rp_log(RP_LOG_INFO, "net", "connection from %s refused: %s", addr, why);
+	close(fd);
+}
+
+static void on_accept(rp_loop *loop, int lfd, unsigned events, void *arg)
+{
+	listener *l = arg;
+	rp_server *s = l->srv;
+
+	(void)events;
+	/* Accept a bounded batch per pass, so one listener cannot starve the loop. */
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char addr[64];
+		netconn *c;
+		int one = 1;
+		int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
+
+		if (fd < 0) {
+			return; /* EAGAIN, or a transient error: try on the next event */
+		}
+		addr_str(&ss, addr, sizeof(addr));
+		if (s->draining) {
+			refuse(fd, addr, "shutting down");
+			continue;
+		}
+		if (s->nconns >= s->o.max_connections) {
+			refuse(fd, addr, "connection limit");
+			continue;
+		}
+		if (addr_count(s, addr) >= s->o.max_connections_per_address) {
+			refuse(fd, addr, "per-address connection limit");
+			continue;
+		}
+		if (l->tls && s->handshakes >= s->o.max_handshakes) {
+			refuse(fd, addr, "too many handshakes in flight");
+			continue;
+		}
+		if (!set_nonblock(fd)) {
+			refuse(fd, addr, "fcntl failed");
+			continue;
+		}
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = rp_calloc(NULL, 1, sizeof(*c));
+		if (c == NULL || !addr_add(s, addr, +1)) {
+			rp_free(NULL, c);
+			refuse(fd, addr, "out of memory");
+			continue;
+		}
+		c->srv = s;
+		c->fd = fd;
+		memcpy(c->addr, addr, sizeof(c->addr));
+		if (l->tls) {
+			rp_tls_conn *tc = rp_tls_conn_new(s->tls, fd);
+
+			c->t = tc != NULL ? rp_tls_conn_base(tc) : NULL;
+		} else {
+			c->t = rp_conn_new_plain(fd);
+		}
+		if (c->t == NULL || rp_loop_watch(loop, fd, RP_LOOP_READ, on_conn_io, c) != RP_OK) {
+			rp_conn_free(c->t);
+			(void)addr_add(s, addr, -1);
+			rp_free(NULL, c);
+			refuse(fd, addr, "out of memory");
+			continue;
+		}
+		c->watching = RP_LOOP_READ;
+		c->next = s->conns;
+		if (s->conns != NULL) {
+			s->conns->prev = c;
+		}
+		s->conns = c;
+		s->nconns++;
+		s->handshakes++;
+		c->phase = PH_HANDSHAKE;
+		if (rp_timer_start(loop, &c->timer, s->o.handshake_timeout_ms, on_conn_timer, c) !=
+		    RP_OK) {
+			finish(c);
+			continue;
+		}
+		do_handshake(c);
+	}
+}
+
+static void on_tick(rp_loop *loop, void *arg)
+{
+	rp_server *s = arg;
+
+	rp_broker_tick(s->broker, rp_loop_now(loop));
+	if (s->draining && (s->nconns == 0 || rp_loop_now(loop) >= s->drain_deadline)) {
+		rp_loop_stop(loop);
+		return;
+	}
+	(void)rp_timer_start(loop, &s->tick, s->draining ? 50u : 1000u, on_tick, s);
+}
+
+void rp_server_opts_default(rp_server_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_connections = 100000;
+	o->max_connections_per_address = 1000;
+	o->max_handshakes = 256;
+	o->handshake_timeout_ms = 10000;
+	o->out_pause_bytes = 1u << 20;
+}
+
+static const char *open_listener(rp_server *s, const rp_listen_spec *spec, listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1, fd;
+
+	if (!parse_addr(spec->addr, &ss, &sl)) {
+		return "malformed listener address";
+	}
+	if (!spec->tls && !is_loopback(&ss)) {
+		return "a plain (non-TLS) listener is allowed on a loopback address only";
+	}
+	if (spec->tls && s->tls == NULL) {
+		return "a TLS listener needs a TLS context";
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return "socket() failed";
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+		close(fd);
+		return "cannot bind or listen on the listener address";
+	}
+	sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							 : ((struct sockaddr_in *)&ss)->sin_port);
+	}
+	l->srv = s;
+	l->fd = fd;
+	l->tls = spec->tls;
+	if (rp_loop_watch(s->loop, fd, RP_LOOP_READ, on_accept, l) != RP_OK) {
+		close(fd);
+		return "cannot watch the listener";
+	}
+	return NULL;
+}
+
+rp_server *rp_server_new(rp_loop *loop, rp_broker *broker, const rp_server_opts *o,
+			 const char **err)
+{
+	rp_server *s = rp_calloc(NULL, 1, sizeof(*s));
+	const char *why = "out of memory";
+	unsigned i;
+
+	if (s == NULL) {
+		goto fail;
+	}
+	s->loop = loop;
+	s->broker = broker;
+	s->o = *o;
+	s->tls = o->tls;
+	s->per_addr = rp_map_new(NULL);
+	if (s->per_addr == NULL) {
+		goto fail;
+	}
+	for (i = 0; i < o->nlisteners && i < RP_SERVER_MAX_LISTENERS; i++) {
+		why = open_listener(s, &o->listeners[i], &s->listeners[i]);
+		if (why != NULL) {
+			goto fail;
+		}
+		s->nlisteners++;
+	}
+	if (rp_timer_start(loop, &s->tick, 1000u, on_tick, s) != RP_OK) {
+		why = "out of memory";
+		goto fail;
+	}
+	return s;
+fail:
+	if (err != NULL) {
+		*err = why;
+	}
+	rp_server_free(s);
+	return NULL;
+}
+
+uint16_t rp_server_port(const rp_server *s, unsigned listener_index)
+{
+	return listener_index < s->nlisteners ? s->listeners[listener_index].port : 0;
+}
+
+size_t rp_server_connections(const rp_server *s)
+{
+	return s->nconns;
+}
+
+void rp_server_free(rp_server *s)
+{
+	unsigned i;
+
+	if (s == NULL) {
+		return;
+	}
+	while (s->conns != NULL) {
+		finish(s->conns);
+	}
+	for (i = 0; i < s->nlisteners; i++) {
+		rp_loop_unwatch(s->loop, s->listeners[i].fd);
+		close(s->listeners[i].fd);
+	}
+	rp_timer_stop(s->loop, &s->tick);
+	rp_map_free(s->per_addr);
+	rp_free(NULL, s);
+}
+
+void rp_server_drain(rp_server *s, uint32_t deadline_ms)
+{
+	netconn *c, *next;
+	unsigned i;
+
+	s->draining = 1;
+	s->drain_deadline = rp_loop_now(s->loop) + deadline_ms;
+	for (i = 0; i < s->nlisteners; i++) {
+		rp_loop_unwatch(s->loop, s->listeners[i].fd);
+	}
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->client != NULL) {
+			rp_client_kick(c->client, RP_MQTT_RC_SERVER_SHUTTING_DOWN);
+			client_close(c);
+		} else {
+			finish(c);
+		}
+	}
+	(void)rp_timer_start(s->loop, &s->tick, 0, on_tick, s);
+}
+
+void rp_server_set_tls(rp_server *s, rp_tls_ctx *tls)
+{
+	netconn *c, *next;
+
+	s->tls = tls;
+	for (c = s->conns; c != NULL; c = next) {
+		rp_tls_conn *tc = rp_conn_tls(c->t);
+
+		next = c->next;
+		if (tc != NULL && c->phase == PH_MQTT && !rp_tls_conn_still_valid(tc, tls)) {
+			rp_log(RP_LOG_INFO, "tls",
+			       "closing connection from %s: its certificate no longer verifies",
+			       c->addr);
+			rp_client_kick(c->client, RP_MQTT_RC_ADMINISTRATIVE_ACTION);
+			client_close(c);
+		}
+	}
+}

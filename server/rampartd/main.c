@@ -1,0 +1,299 @@
+/*
+ * rampartd - the Rampart server.
+ *
+ *   rampartd -c FILE            run with the configuration FILE
+ *   rampartd --check-config FILE
+ *                               report every error of FILE (and of the
+ *                               policy file it names) with file, line and
+ *                               reason; exit 0 if there is none
+ *
+ * Signals: SIGTERM and SIGINT drain (MQTT 5 clients get DISCONNECT 0x8B)
+ * and exit 0; SIGHUP reloads the CA bundle, CRL, server certificate and
+ * policy, keeping connections that stay valid and closing the others.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "auth/policy.h"
+#include "broker/broker.h"
+#include "config/config.h"
+#include "core/server.h"
+#include "loop/loop.h"
+#include "net/tls.h"
+#include "util/log.h"
+
+#define DRAIN_MS 5000u
+
+typedef struct app {
+	const char *config_path;
+	rp_config cfg;
+	rp_policy policy[2]; /* the live one and the one a reload builds */
+	int policy_live;
+	rp_tls_ctx *tls;
+	rp_broker *broker;
+	rp_server *server;
+	rp_loop *loop;
+	int sigfd;
+	unsigned errors;
+} app;
+
+static void report(void *ctx, const char *file, unsigned line, const char *msg)
+{
+	app *a = ctx;
+
+	a->errors++;
+	if (line > 0) {
+		fprintf(stderr, "%s:%u: %s\n", file, line, msg);
+	} else {
+		fprintf(stderr, "%s: %s\n", file, msg);
+	}
+}
+
+static rp_status load_policy(app *a, rp_policy *p)
+{
+	if (a->cfg.policy[0] == '\0') {
+		rp_policy_default(p);
+		return RP_OK;
+	}
+	return rp_policy_load(p, a->cfg.policy, report, a);
+}
+
+static void tls_opts(const app *a, rp_tls_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->name = "mqtt";
+	o->cert_file = a->cfg.tls_cert;
+	o->key_file = a->cfg.tls_key;
+	o->ca_file = a->cfg.tls_ca;
+	o->crl_file = a->cfg.tls_crl[0] != '\0' ? a->cfg.tls_crl : NULL;
+	o->allow_tls12 = a->cfg.tls_min_version == RP_CONFIG_TLS_1_2;
+	o->disable_tickets = !a->cfg.tls_session_tickets;
+}
+
+static int needs_tls(const rp_config *c)
+{
+	for (unsigned i = 0; i < c->listener_count; i++) {
+		if (c->listeners[i].tls) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void broker_limits(const rp_config *c, rp_broker_limits *l)
+{
+	rp_broker_limits_default(l);
+	rp_config_mqtt_limits(c, &l->mqtt);
+	l->max_packet_preauth = c->limit.max_packet_preauth;
+	l->receive_max = (uint16_t)c->limit.max_inflight;
+	l->max_inflight = (uint16_t)c->limit.max_inflight;
+	l->keepalive_max = (uint16_t)c->limit.keepalive_max_s;
+	l->session_expiry_max = c->limit.session_expiry_max_s;
+	l->max_subscriptions = c->limit.max_subscriptions;
+	l->max_queued_messages = c->limit.max_queued_messages;
+	l->max_queued_bytes = c->limit.max_queued_bytes;
+	l->connect_timeout_ms = c->limit.connect_timeout_ms;
+}
+
+static void server_opts(const app *a, rp_server_opts *o)
+{
+	const rp_config *c = &a->cfg;
+
+	rp_server_opts_default(o);
+	for (unsigned i = 0; i < c->listener_count && o->nlisteners < RP_SERVER_MAX_LISTENERS;
+	     i++) {
+		rp_listen_spec *l = &o->listeners[o->nlisteners++];
+
+		snprintf(l->addr, sizeof(l->addr), "%s", c->listeners[i].text);
+		l->tls = c->listeners[i].tls;
+	}
+	o->tls = a->tls;
+	o->max_connections = c->limit.max_connections;
+	o->max_connections_per_address = c->limit.max_connections_per_address;
+	o->max_handshakes = c->limit.max_handshakes;
+	o->handshake_timeout_ms = c->limit.handshake_timeout_ms;
+}
+
+static int check_config(const char *path)
+{
+	app a;
+	rp_status st;
+
+	memset(&a, 0, sizeof(a));
+	st = rp_config_load(&a.cfg, path, report, &a);
+	if (st == RP_OK && a.cfg.policy[0] != '\0') {
+		if (load_policy(&a, &a.policy[0]) == RP_OK) {
+			rp_policy_free(&a.policy[0]);
+		}
+	}
+	if (a.errors > 0) {
+		fprintf(stderr, "%s: %u error%s\n", path, a.errors, a.errors == 1 ? "" : "s");
+		return 1;
+	}
+	printf("%s: ok\n", path);
+	return 0;
+}
+
+static void reload(app *a)
+{
+	rp_tls_opts o;
+	rp_tls_ctx *fresh = NULL;
+	char err[256];
+	int next = 1 - a->policy_live;
+
+	rp_log(RP_LOG_INFO, "rampartd", "SIGHUP: reloading certificates, CRL and policy");
+	a->errors = 0;
+	if (load_policy(a, &a->policy[next]) == RP_OK) {
+		rp_broker_set_policy(a->broker, &a->policy[next]);
+		rp_policy_free(&a->policy[a->policy_live]);
+		a->policy_live = next;
+	} else {
+		rp_log(RP_LOG_ERROR, "rampartd", "policy not reloaded: the old one stays");
+	}
+	if (a->tls == NULL) {
+		return;
+	}
+	tls_opts(a, &o);
+	if (rp_tls_ctx_reload(a->tls, &o, &fresh, err, sizeof(err)) != RP_OK) {
+		rp_log(RP_LOG_ERROR, "rampartd", "TLS not reloaded (%s): the old context stays",
+		       err);
+		return;
+	}
+	rp_server_set_tls(a->server, fresh);
+	rp_tls_ctx_unref(a->tls);
+	a->tls = fresh;
+}
+
+static void on_signal(rp_loop *loop, int fd, unsigned events, void *arg)
+{
+	app *a = arg;
+	struct signalfd_siginfo si;
+
+	(void)loop;
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			reload(a);
+		} else {
+			rp_log(RP_LOG_INFO, "rampartd", "signal %u: draining", si.ssi_signo);
+			rp_server_drain(a->server, DRAIN_MS);
+		}
+	}
+}
+
+static int setup_signals(app *a)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+		return 0;
+	}
+	a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return a->sigfd >= 0 &&
+	       rp_loop_watch(a->loop, a->sigfd, RP_LOOP_READ, on_signal, a) == RP_OK;
+}
+
+static int run(const char *path)
+{
+	app a;
+	rp_broker_limits bl;
+	rp_server_opts so;
+	const char *why = NULL;
+	char err[256];
+	int rc = 1;
+
+	memset(&a, 0, sizeof(a));
+	a.sigfd = -1;
+	a.config_path = path;
+	if (rp_config_load(&a.cfg, path, report, &a) != RP_OK) {
+		fprintf(stderr, "rampartd: %s has errors (see above)\n", path);
+		return 1;
+	}
+	if (load_policy(&a, &a.policy[0]) != RP_OK) {
+		fprintf(stderr, "rampartd: the policy file has errors (see above)\n");
+		return 1;
+	}
+	if (a.cfg.loops != 1) {
+		rp_log(RP_LOG_WARN, "rampartd",
+		       "loops %u requested: this version runs one event loop (docs/broker.md)",
+		       a.cfg.loops);
+	}
+	if (needs_tls(&a.cfg)) {
+		rp_tls_opts o;
+
+		tls_opts(&a, &o);
+		if (rp_tls_ctx_new(&o, &a.tls, err, sizeof(err)) != RP_OK) {
+			fprintf(stderr, "rampartd: TLS: %s\n", err);
+			goto out;
+		}
+	}
+	broker_limits(&a.cfg, &bl);
+	a.broker = rp_broker_new(&bl, &a.policy[0]);
+	a.loop = rp_loop_new(0);
+	if (a.broker == NULL || a.loop == NULL) {
+		fprintf(stderr, "rampartd: out of memory\n");
+		goto out;
+	}
+	server_opts(&a, &so);
+	a.server = rp_server_new(a.loop, a.broker, &so, &why);
+	if (a.server == NULL) {
+		fprintf(stderr, "rampartd: listeners: %s\n", why);
+		goto out;
+	}
+	if (!setup_signals(&a)) {
+		fprintf(stderr, "rampartd: cannot set up signal handling\n");
+		goto out;
+	}
+	for (unsigned i = 0; i < so.nlisteners; i++) {
+		rp_log(RP_LOG_INFO, "rampartd", "listening on %s (%s), port %u",
+		       so.listeners[i].addr,
+		       so.listeners[i].tls ? "MQTT over mutual TLS" : "plain MQTT, loopback only",
+		       rp_server_port(a.server, i));
+	}
+	rc = rp_loop_run(a.loop) == RP_OK ? 0 : 1;
+	rp_log(RP_LOG_INFO, "rampartd", "stopped");
+out:
+	rp_server_free(a.server);
+	if (a.sigfd >= 0) {
+		rp_loop_unwatch(a.loop, a.sigfd);
+		close(a.sigfd);
+	}
+	rp_broker_free(a.broker);
+	rp_loop_free(a.loop);
+	rp_tls_ctx_unref(a.tls);
+	rp_policy_free(&a.policy[a.policy_live]);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: rampartd -c FILE\n"
+		   "       rampartd --check-config FILE\n"
+		   "See docs/configuration.md for the settings.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--check-config") == 0) {
+		return check_config(argv[2]);
+	}
+	if (argc == 3 && strcmp(argv[1], "-c") == 0) {
+		return run(argv[2]);
+	}
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}
