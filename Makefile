@@ -100,7 +100,7 @@ build-fuzz: bootstrap
 
 test-fuzz: build-fuzz
 	$(call section,Tests of the Clang build: unit tests and $(FUZZ_SMOKE_SECONDS) s fuzz smoke runs)
-	rc=0; $(CTEST) --test-dir $(FUZZ_DIR) $(CTEST_FLAGS) || rc=$$?; \
+	rc=0; $(CTEST) --test-dir $(FUZZ_DIR) $(CTEST_FLAGS) -LE integration || rc=$$?; \
 	cat $(FUZZ_DIR)/tests/fuzz/smoke/*/summary.txt 2>/dev/null || true; \
 	exit $$rc
 
@@ -113,7 +113,7 @@ build-coverage: bootstrap
 test-coverage: build-coverage
 	$(call section,Coverage: tests and line coverage of lib/mqtt (minimum $(COVERAGE_MIN)%))
 	find $(COV_DIR) -name '*.gcda' -delete
-	$(CTEST) --test-dir $(COV_DIR) $(CTEST_FLAGS)
+	$(CTEST) --test-dir $(COV_DIR) $(CTEST_FLAGS) -LE integration
 	scripts/coverage $(COV_DIR)
 
 # --- other entry points ------------------------------------------------------------

@@ -90,6 +90,18 @@
 #define RP_MQTT_FIXED_HEADER_MAX 5u
 
 /* ------------------------------------------------------------------------
+ * Sockets
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Kernel send buffer of each broker connection (the kernel doubles it for
+ * its bookkeeping). Bounds: the kernel memory one slow or stalled reader
+ * can pin (auto-tuning grows it to megabytes), and makes a stalled reader
+ * visible to the write_timeout deadline within that many bytes.
+ */
+#define RP_LIMIT_SOCKET_SNDBUF (128u * 1024u)
+
+/* ------------------------------------------------------------------------
  * Range checks: a limit that breaks its protocol bound does not compile.
  * ------------------------------------------------------------------------ */
 

@@ -35,6 +35,7 @@
 
 #include "rampart/mqtt.h"
 #include "util/alloc.h"
+#include "util/file.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define RP_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -716,94 +717,9 @@ void rp_policy_free(rp_policy *p)
  * Loading
  * ------------------------------------------------------------------------ */
 
-static void report0(rp_policy_report_fn report, void *ctx, const char *path, const char *what,
-		    int err)
-{
-	char msg[320], text[128];
-
-	if (report == NULL) {
-		return;
-	}
-	if (err == 0) {
-		report(ctx, path, 0, what);
-		return;
-	}
-	if (strerror_r(err, text, sizeof(text)) != 0) {
-		(void)snprintf(text, sizeof(text), "error %d", err);
-	}
-	(void)snprintf(msg, sizeof(msg), "%s: %s", what, text);
-	report(ctx, path, 0, msg);
-}
-
-/*
- * Reads a whole regular file of at most `cap` bytes into a new buffer
- * (rp_free it). Problems are reported with line 0. Returns RP_OK,
- * RP_E_CONFIG or RP_E_NOMEM. (The same as config.c's; a shared
- * server/util file would be the place for it.)
- */
-static rp_status read_bounded(const char *path, size_t cap, char **out, size_t *out_len,
-			      rp_policy_report_fn report, void *ctx)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t got;
-	rp_status ret = RP_E_CONFIG;
-	int fd;
-
-	/* O_NONBLOCK: opening a FIFO must not hang; it is refused below. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		report0(report, ctx, path, "cannot open", errno);
-		return RP_E_CONFIG;
-	}
-	if (fstat(fd, &st) != 0) {
-		report0(report, ctx, path, "cannot stat", errno);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		report0(report, ctx, path, "is not a regular file", 0);
-		goto out;
-	}
-	buf = rp_alloc(NULL, cap + 1u);
-	if (buf == NULL) {
-		report0(report, ctx, path, "out of memory reading the file", 0);
-		ret = RP_E_NOMEM;
-		goto out;
-	}
-	while (len < cap + 1u) {
-		got = read(fd, buf + len, cap + 1u - len);
-		if (got < 0 && errno == EINTR) {
-			continue;
-		}
-		if (got < 0) {
-			report0(report, ctx, path, "cannot read", errno);
-			goto out;
-		}
-		if (got == 0) {
-			break;
-		}
-		len += (size_t)got;
-	}
-	if (len > cap) {
-		char msg[64];
-
-		(void)snprintf(msg, sizeof(msg), "file is larger than %zu bytes", cap);
-		report0(report, ctx, path, msg, 0);
-		goto out;
-	}
-	*out = buf;
-	*out_len = len;
-	buf = NULL;
-	ret = RP_OK;
-out:
-	rp_free(NULL, buf);
-	(void)close(fd);
-	return ret;
-}
-
 rp_status rp_policy_load(rp_policy *p, const char *path, rp_policy_report_fn report, void *ctx)
 {
+	char why[192];
 	char *buf = NULL;
 	size_t len = 0;
 	rp_status st;
@@ -812,7 +728,10 @@ rp_status rp_policy_load(rp_policy *p, const char *path, rp_policy_report_fn rep
 		return RP_E_INVALID_ARG;
 	}
 	memset(p, 0, sizeof(*p));
-	st = read_bounded(path, RP_LIMIT_CONFIG_FILE_SIZE, &buf, &len, report, ctx);
+	st = rp_file_read_bounded(path, RP_LIMIT_CONFIG_FILE_SIZE, &buf, &len, why, sizeof(why));
+	if (st != RP_OK && report != NULL) {
+		report(ctx, path, 0, why);
+	}
 	if (st != RP_OK) {
 		return st;
 	}

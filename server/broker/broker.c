@@ -34,6 +34,11 @@ void rp_broker_limits_default(rp_broker_limits *l)
 	l->max_queued_messages = 1000;
 	l->max_queued_bytes = 1u << 20;
 	l->connect_timeout_ms = 10000;
+	l->device_msg_rate = 100;
+	l->device_msg_burst = 200;
+	l->device_byte_rate = 256u * 1024u;
+	l->device_byte_burst = 1u << 20;
+	l->rate_grace_ms = 10000;
 }
 
 rp_broker *rp_broker_new(const rp_broker_limits *lim, const rp_policy *policy)

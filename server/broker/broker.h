@@ -47,6 +47,10 @@ typedef struct rp_broker_limits {
 	uint32_t max_queued_messages; /* per session */
 	size_t max_queued_bytes;      /* per session */
 	uint32_t connect_timeout_ms;  /* accept to CONNECT accepted */
+	/* Per-device rates (token buckets; 0 rate: unlimited). Service clients are not limited. */
+	uint32_t device_msg_rate, device_msg_burst;   /* PUBLISH packets per second */
+	uint32_t device_byte_rate, device_byte_burst; /* PUBLISH bytes per second */
+	uint32_t rate_grace_ms; /* over the limit this long: DISCONNECT 0x96 */
 } rp_broker_limits;
 
 /* The defaults of include/rampart/limits.h. */
@@ -69,6 +73,7 @@ typedef struct rp_counters {
 	uint64_t msgs_out, bytes_out;
 	uint64_t dropped_qos0;  /* a full queue dropped a QoS 0 message */
 	uint64_t dropped_qos12; /* a full queue refused a QoS 1/2 message (logged) */
+	uint64_t rate_exceeded; /* disconnected with 0x96 after the grace period */
 } rp_counters;
 
 /*
@@ -169,5 +174,13 @@ uint32_t rp_client_max_packet(const rp_client *c);
 
 /* Output bytes pending (for back pressure decisions by the network layer). */
 size_t rp_client_pending(const rp_client *c);
+
+/*
+ * When the client is over its rate, the time before which the network
+ * layer MUST NOT read it (its unconsumed input waits); 0 when not
+ * throttled. rp_client_input() sets it and leaves the over-rate packet
+ * unconsumed.
+ */
+uint64_t rp_client_throttled_until(const rp_client *c);
 
 #endif /* RP_SERVER_BROKER_H */

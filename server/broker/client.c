@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "broker/internal.h"
+#include "util/bucket.h"
 #include "util/log.h"
 
 enum { CS_WAIT_CONNECT, CS_CONNECTED, CS_CLOSING };
@@ -45,6 +46,11 @@ struct rp_client {
 	uint32_t will_delay_s;
 
 	uint8_t **aliases; /* inbound topic aliases: [alias - 1] -> u16 length + topic */
+
+	/* Rates of a device (service clients: unlimited buckets). */
+	rp_bucket msg_rate, byte_rate;
+	uint64_t over_since_ms;   /* 0: within its rates */
+	uint64_t throttled_until; /* 0: may be read */
 
 	uint8_t *out;
 	size_t out_off, out_len, out_cap;
@@ -380,6 +386,12 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 	session *s;
 
 	c->version = k->version;
+	if (!rp_policy_has_role(b->policy, c->who.role)) {
+		/* A certificate role the policy does not know: nothing would be allowed. */
+		return refuse_connect(c, k->version, RP_MQTT_RC_NOT_AUTHORIZED,
+				      RP_MQTT311_CONNACK_NOT_AUTHORIZED,
+				      "role unknown to the policy");
+	}
 	if (k->props.present & RP_MQTT_HAS(RP_MQTT_PROP_AUTH_METHOD)) {
 		return refuse_connect(c, k->version, RP_MQTT_RC_BAD_AUTH_METHOD,
 				      RP_MQTT311_CONNACK_NOT_AUTHORIZED, "enhanced authentication");
@@ -623,6 +635,57 @@ static int rx_qos2_has(const session *s, uint16_t id, uint16_t *at)
 		}
 	}
 	return 0;
+}
+
+/*
+ * The device's rates, before a PUBLISH of wire_len bytes is handled.
+ * Returns RP_OK to go on, RP_NEED_MORE to leave the packet unread until
+ * throttled_until, or RP_E_CLOSED (DISCONNECT 0x96) when the device has
+ * been over its rate for longer than the grace period.
+ */
+static rp_status rate_check(rp_client *c, size_t wire_len, uint64_t now)
+{
+	uint32_t n = wire_len > UINT32_MAX ? UINT32_MAX : (uint32_t)wire_len;
+	uint64_t wait = rp_bucket_wait_ms(&c->msg_rate, 1, now);
+	uint64_t wait_bytes = rp_bucket_wait_ms(&c->byte_rate, n, now);
+
+	if (wait_bytes > wait) {
+		wait = wait_bytes;
+	}
+	if (wait == 0) {
+		(void)rp_bucket_take(&c->msg_rate, 1, now);
+		(void)rp_bucket_take(&c->byte_rate, n, now);
+		/*
+		 * Within its rate only if this packet did not have to wait: a
+		 * flooding device, read one token at a time, stays "over".
+		 */
+		if (c->throttled_until == 0) {
+			c->over_since_ms = 0;
+		}
+		c->throttled_until = 0;
+		return RP_OK;
+	}
+	if (c->over_since_ms == 0) {
+		c->over_since_ms = now;
+	}
+	if (now - c->over_since_ms >= c->b->lim.rate_grace_ms) {
+		char id[80];
+
+		rp__counters(c->b, &c->who)->rate_exceeded++;
+		c->b->totals.rate_exceeded++;
+		rp_log(RP_LOG_INFO, "mqtt", "%s from %s over its rate for %u ms: disconnected",
+		       rp_log_escape(id, sizeof(id), (const uint8_t *)c->who.id, strlen(c->who.id)),
+		       c->who.addr, c->b->lim.rate_grace_ms);
+		return close_with(c, RP_MQTT_RC_MESSAGE_RATE_TOO_HIGH);
+	}
+	/* Slowed first: nothing more is read from this device until then. */
+	c->throttled_until = now + wait;
+	return RP_NEED_MORE;
+}
+
+uint64_t rp_client_throttled_until(const rp_client *c)
+{
+	return c->throttled_until;
 }
 
 static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t wire_len)
@@ -993,6 +1056,16 @@ rp_status rp_client_input(rp_client *c, const uint8_t *buf, size_t len, size_t *
 			st = protocol_error(c, st, "packet");
 			break;
 		}
+		if (pkt.type == RP_MQTT_PUBLISH && c->state == CS_CONNECTED) {
+			st = rate_check(c, n, now_ms);
+			if (st == RP_NEED_MORE) {
+				st = RP_OK; /* the packet stays unread */
+				break;
+			}
+			if (st != RP_OK) {
+				break;
+			}
+		}
 		pos += n;
 		if (c->state == CS_WAIT_CONNECT) {
 			st = handle_connect(c, &pkt.u.connect);
@@ -1031,6 +1104,15 @@ rp_client *rp_client_new(rp_broker *b, const rp_identity *who, const rp_client_i
 	c->last_rx_ms = now_ms;
 	c->connect_deadline_ms = now_ms + b->lim.connect_timeout_ms;
 	b->now_ms = now_ms;
+	if (strcmp(c->who.role, "device") == 0) {
+		rp_bucket_init(&c->msg_rate, b->lim.device_msg_rate, b->lim.device_msg_burst,
+			       now_ms);
+		rp_bucket_init(&c->byte_rate, b->lim.device_byte_rate, b->lim.device_byte_burst,
+			       now_ms);
+	} else {
+		rp_bucket_init(&c->msg_rate, 0, 0, now_ms);
+		rp_bucket_init(&c->byte_rate, 0, 0, now_ms);
+	}
 	return c;
 }
 

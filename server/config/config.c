@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "util/alloc.h"
+#include "util/file.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define RP_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -969,94 +970,11 @@ rp_status rp_config_parse(rp_config *c, const char *name, const char *buf, size_
 	return parse(c, name, buf, len, NULL, report, ctx);
 }
 
-/* Reports a file-level problem (line 0) with errno's text. */
-static void report_errno(rp_config_report_fn report, void *ctx, const char *path, const char *what,
-			 int err)
-{
-	char msg[320], text[128];
-
-	if (report == NULL) {
-		return;
-	}
-	if (strerror_r(err, text, sizeof(text)) != 0) {
-		(void)snprintf(text, sizeof(text), "error %d", err);
-	}
-	(void)snprintf(msg, sizeof(msg), "%s: %s", what, text);
-	report(ctx, path, 0, msg);
-}
-
 static void report_plain(rp_config_report_fn report, void *ctx, const char *path, const char *msg)
 {
 	if (report != NULL) {
 		report(ctx, path, 0, msg);
 	}
-}
-
-/*
- * Reads a whole regular file of at most `cap` bytes into a new buffer
- * (rp_free it). Problems are reported with line 0. Returns RP_OK,
- * RP_E_CONFIG or RP_E_NOMEM.
- */
-static rp_status read_bounded(const char *path, size_t cap, char **out, size_t *out_len,
-			      rp_config_report_fn report, void *ctx)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t got;
-	rp_status ret = RP_E_CONFIG;
-	int fd;
-
-	/* O_NONBLOCK: opening a FIFO must not hang; it is refused below. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		report_errno(report, ctx, path, "cannot open", errno);
-		return RP_E_CONFIG;
-	}
-	if (fstat(fd, &st) != 0) {
-		report_errno(report, ctx, path, "cannot stat", errno);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		report_plain(report, ctx, path, "is not a regular file");
-		goto out;
-	}
-	/* One byte more than allowed, to tell "exactly cap" from "larger". */
-	buf = rp_alloc(NULL, cap + 1u);
-	if (buf == NULL) {
-		report_plain(report, ctx, path, "out of memory reading the file");
-		ret = RP_E_NOMEM;
-		goto out;
-	}
-	while (len < cap + 1u) {
-		got = read(fd, buf + len, cap + 1u - len);
-		if (got < 0 && errno == EINTR) {
-			continue;
-		}
-		if (got < 0) {
-			report_errno(report, ctx, path, "cannot read", errno);
-			goto out;
-		}
-		if (got == 0) {
-			break;
-		}
-		len += (size_t)got;
-	}
-	if (len > cap) {
-		char msg[64];
-
-		(void)snprintf(msg, sizeof(msg), "file is larger than %zu bytes", cap);
-		report_plain(report, ctx, path, msg);
-		goto out;
-	}
-	*out = buf;
-	*out_len = len;
-	buf = NULL;
-	ret = RP_OK;
-out:
-	rp_free(NULL, buf);
-	(void)close(fd);
-	return ret;
 }
 
 /*
@@ -1094,6 +1012,7 @@ static int dir_of(const char *path, char *dir, size_t cap)
 rp_status rp_config_load(rp_config *c, const char *path, rp_config_report_fn report, void *ctx)
 {
 	char dir[RP_LIMIT_CONFIG_PATH_LEN];
+	char why[192];
 	char *buf = NULL;
 	size_t len = 0;
 	rp_status st;
@@ -1101,7 +1020,10 @@ rp_status rp_config_load(rp_config *c, const char *path, rp_config_report_fn rep
 	if (c == NULL || path == NULL) {
 		return RP_E_INVALID_ARG;
 	}
-	st = read_bounded(path, RP_LIMIT_CONFIG_FILE_SIZE, &buf, &len, report, ctx);
+	st = rp_file_read_bounded(path, RP_LIMIT_CONFIG_FILE_SIZE, &buf, &len, why, sizeof(why));
+	if (st != RP_OK && report != NULL) {
+		report(ctx, path, 0, why);
+	}
 	if (st != RP_OK) {
 		rp_config_defaults(c);
 		return st;

@@ -31,10 +31,14 @@
 #include "net/tls.h"
 #include "net/transport.h"
 #include "util/alloc.h"
+#include "util/bucket.h"
 #include "util/log.h"
 #include "util/map.h"
 
 enum { PH_HANDSHAKE, PH_MQTT, PH_CLOSING };
+
+/* Bytes read from one connection per loop pass before the others get a turn. */
+#define READ_BUDGET (64u * 1024u)
 
 typedef struct netconn netconn;
 
@@ -55,7 +59,7 @@ struct rp_server {
 	netconn *conns; /* doubly linked list of live connections */
 	size_t nconns;
 	uint32_t handshakes;
-	rp_map *per_addr; /* address -> live connection count (as uintptr_t) */
+	rp_map *per_addr; /* address -> addr_state */
 	rp_timer tick;
 	int draining;
 	uint64_t drain_deadline;
@@ -66,9 +70,11 @@ struct netconn {
 	rp_server *srv;
 	int fd;
 	uint8_t phase;
-	uint8_t closing; /* the core asked to close: flush, then finish */
-	uint8_t paused;  /* not reading: output above out_pause_bytes */
+	uint8_t closing;   /* the core asked to close: flush, then finish */
+	uint8_t paused;    /* not reading: output above out_pause_bytes */
+	uint8_t throttled; /* not reading: the device is over its rate */
 	unsigned watching;
+	uint64_t write_stall_since; /* output pending and not moving since; 0: moving */
 	rp_conn *t;
 	rp_client *client;
 	rp_timer timer;
@@ -168,22 +174,65 @@ static void addr_str(const struct sockaddr_storage *ss, char *out, size_t cap)
 	snprintf(out, cap, "%s", host);
 }
 
-/* Live connections per address, kept in a map of counters. */
-static uintptr_t addr_count(rp_server *s, const char *addr)
+/*
+ * Per source address: live connections and the connect-rate bucket. An
+ * entry lives while it has connections or its bucket is refilling; the
+ * tick sweeps the others, and the map holds at most MAX_ADDRS entries
+ * (past that, new addresses are refused until the sweep frees room).
+ */
+#define MAX_ADDRS 100000u
+
+typedef struct addr_state {
+	uint32_t live;
+	rp_bucket connects;
+} addr_state;
+
+static addr_state *addr_get(rp_server *s, const char *addr, int create)
 {
-	return (uintptr_t)rp_map_get(s->per_addr, addr, strlen(addr));
+	addr_state *a = rp_map_get(s->per_addr, addr, strlen(addr));
+
+	if (a != NULL || !create || rp_map_count(s->per_addr) >= MAX_ADDRS) {
+		return a;
+	}
+	a = rp_calloc(NULL, 1, sizeof(*a));
+	if (a == NULL) {
+		return NULL;
+	}
+	rp_bucket_init(&a->connects, s->o.connect_rate_per_address, s->o.connect_burst_per_address,
+		       rp_loop_now(s->loop));
+	if (rp_map_put(s->per_addr, addr, strlen(addr), a, NULL) != RP_OK) {
+		rp_free(NULL, a);
+		return NULL;
+	}
+	return a;
 }
 
-static int addr_add(rp_server *s, const char *addr, int delta)
+/* Drops entries without connections whose bucket is full again. */
+static void addr_sweep(rp_server *s)
 {
-	uintptr_t n = addr_count(s, addr);
+	char *gone[64];
+	size_t cur = 0, len, n = 0, i;
+	const void *key;
+	void *v;
 
-	n = delta > 0 ? n + 1u : (n > 0 ? n - 1u : 0);
-	if (n == 0) {
-		(void)rp_map_del(s->per_addr, addr, strlen(addr));
-		return 1;
+	while (n < 64 && rp_map_next(s->per_addr, &cur, &key, &len, &v)) {
+		addr_state *a = v;
+
+		if (a->live == 0 &&
+		    rp_bucket_wait_ms(&a->connects, a->connects.burst, rp_loop_now(s->loop)) == 0) {
+			gone[n] = rp_alloc(NULL, len + 1u);
+			if (gone[n] == NULL) {
+				break;
+			}
+			memcpy(gone[n], key, len);
+			gone[n][len] = '\0';
+			n++;
+		}
 	}
-	return rp_map_put(s->per_addr, addr, strlen(addr), (void *)n, NULL) == RP_OK;
+	for (i = 0; i < n; i++) {
+		rp_free(NULL, rp_map_del(s->per_addr, gone[i], strlen(gone[i])));
+		rp_free(NULL, gone[i]);
+	}
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -203,6 +252,7 @@ static void finish(netconn *c)
 {
 	rp_server *s = c->srv;
 	uint64_t now = rp_loop_now(s->loop);
+	addr_state *astate;
 
 	if (c->phase == PH_HANDSHAKE && s->handshakes > 0) {
 		s->handshakes--;
@@ -215,7 +265,10 @@ static void finish(netconn *c)
 	rp_loop_unwatch(s->loop, c->fd);
 	rp_conn_free(c->t);
 	close(c->fd);
-	(void)addr_add(s, c->addr, -1);
+	astate = addr_get(s, c->addr, 0);
+	if (astate != NULL && astate->live > 0) {
+		astate->live--;
+	}
 	if (c->prev != NULL) {
 		c->prev->next = c->next;
 	} else {
@@ -227,6 +280,13 @@ static void finish(netconn *c)
 	s->nconns--;
 	rp_free(NULL, c->rbuf);
 	rp_free(NULL, c);
+}
+
+static void arm_client_timer(netconn *c);
+
+static int reading(const netconn *c)
+{
+	return !c->paused && !c->throttled && !c->closing;
 }
 
 /* Writes pending output. Returns 0 if the connection died. */
@@ -243,22 +303,34 @@ static int flush(netconn *c)
 		}
 		st = rp_conn_write(c->t, buf, len, &n);
 		if (st == RP_NEED_MORE) {
-			watch(c, rp_conn_wants(c->t) | (c->paused ? 0u : RP_LOOP_READ));
+			if (c->write_stall_since == 0) {
+				/* The slow-reader deadline starts now: arm the timer for it. */
+				c->write_stall_since = rp_loop_now(c->srv->loop);
+				if (c->phase == PH_MQTT) {
+					arm_client_timer(c);
+				}
+			}
+			watch(c, rp_conn_wants(c->t) | (reading(c) ? RP_LOOP_READ : 0u));
 			return 1;
 		}
 		if (st != RP_OK) {
 			return 0;
 		}
+		c->write_stall_since = 0;
 		rp_client_consumed(c->client, n);
 	}
+	c->write_stall_since = 0;
 	if (c->paused && rp_client_pending(c->client) < c->srv->o.out_pause_bytes / 2u) {
+		/* Resume from the timer: buffered input (ours, or inside TLS) does not
+		 * wake the fd, so it must be fed without waiting for one. */
 		c->paused = 0;
+		(void)rp_timer_start(c->srv->loop, &c->timer, 0, on_conn_timer, c);
 	}
 	if (c->closing) {
 		(void)rp_conn_shutdown(c->t);
 		return 0;
 	}
-	watch(c, c->paused ? 0u : RP_LOOP_READ);
+	watch(c, reading(c) ? RP_LOOP_READ : 0u);
 	return 1;
 }
 
@@ -279,14 +351,21 @@ static void client_close(void *ctx)
 
 static void arm_client_timer(netconn *c)
 {
-	uint64_t next = 0, now = rp_loop_now(c->srv->loop);
+	rp_server *s = c->srv;
+	uint64_t next = 0, now = rp_loop_now(s->loop);
 
 	if (rp_client_tick(c->client, now, &next) != RP_OK) {
 		c->closing = 1;
 		next = now;
 	}
-	if (rp_timer_start(c->srv->loop, &c->timer, next > now ? next - now : 0, on_conn_timer,
-			   c) != RP_OK) {
+	if (c->throttled && rp_client_throttled_until(c->client) < next) {
+		next = rp_client_throttled_until(c->client);
+	}
+	if (c->write_stall_since != 0 && c->write_stall_since + s->o.write_timeout_ms < next) {
+		next = c->write_stall_since + s->o.write_timeout_ms;
+	}
+	if (rp_timer_start(s->loop, &c->timer, next > now ? next - now : 0, on_conn_timer, c) !=
+	    RP_OK) {
 		c->closing = 1; /* no deadline can be kept: do not keep the connection */
 	}
 }
@@ -342,15 +421,39 @@ static void do_handshake(netconn *c)
 	watch(c, RP_LOOP_READ);
 }
 
-/* Reads and feeds the core until the transport has nothing, or we pause. */
+/*
+ * Feeds the core what is buffered, then reads more, until the transport
+ * has nothing, or reading stops (output back pressure, device over its
+ * rate). Buffered bytes are fed first: a throttled packet waits in rbuf.
+ * Returns 0 if the connection died.
+ */
 static int do_read(netconn *c)
 {
 	rp_server *s = c->srv;
+	size_t budget = READ_BUDGET;
 
 	for (;;) {
 		size_t cap = (size_t)rp_client_max_packet(c->client) + 64u, n = 0, used = 0;
+		uint64_t now = rp_loop_now(s->loop);
 		rp_status st;
 
+		if (c->rlen > 0) {
+			st = rp_client_input(c->client, c->rbuf, c->rlen, &used, now);
+			memmove(c->rbuf, c->rbuf + used, c->rlen - used);
+			c->rlen -= used;
+			if (st != RP_OK) {
+				c->closing = 1;
+				return 1;
+			}
+			c->throttled = rp_client_throttled_until(c->client) > now;
+			if (rp_client_pending(c->client) >= s->o.out_pause_bytes) {
+				c->paused = 1; /* back pressure: stop reading this client */
+			}
+			arm_client_timer(c);
+			if (!reading(c)) {
+				return 1;
+			}
+		}
 		if (c->rcap < cap) {
 			uint8_t *p = rp_realloc(NULL, c->rbuf, cap);
 
@@ -363,6 +466,16 @@ static int do_read(netconn *c)
 		if (c->rlen == c->rcap) {
 			return 0; /* cannot happen: the core refuses packets above its maximum */
 		}
+		if (budget == 0) {
+			/*
+			 * Fairness: one connection gets READ_BUDGET bytes per pass, then
+			 * the others have their turn. What is left (in rbuf, or
+			 * decrypted inside TLS) does not wake the fd: continue from the
+			 * timer on the next pass.
+			 */
+			(void)rp_timer_start(s->loop, &c->timer, 0, on_conn_timer, c);
+			return 1;
+		}
 		st = rp_conn_read(c->t, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
 		if (st == RP_NEED_MORE) {
 			return 1;
@@ -371,18 +484,7 @@ static int do_read(netconn *c)
 			return 0;
 		}
 		c->rlen += n;
-		st = rp_client_input(c->client, c->rbuf, c->rlen, &used, rp_loop_now(s->loop));
-		memmove(c->rbuf, c->rbuf + used, c->rlen - used);
-		c->rlen -= used;
-		if (st != RP_OK) {
-			c->closing = 1;
-			return 1;
-		}
-		arm_client_timer(c);
-		if (rp_client_pending(c->client) >= s->o.out_pause_bytes) {
-			c->paused = 1; /* back pressure: stop reading this client */
-			return 1;
-		}
+		budget = n < budget ? budget - n : 0;
 	}
 }
 
@@ -397,7 +499,7 @@ static void on_conn_io(rp_loop *loop, int fd, unsigned events, void *arg)
 		do_handshake(c);
 		return;
 	}
-	if (!c->closing && !c->paused && !do_read(c)) {
+	if (reading(c) && !do_read(c)) {
 		finish(c);
 		return;
 	}
@@ -409,10 +511,32 @@ static void on_conn_io(rp_loop *loop, int fd, unsigned events, void *arg)
 static void on_conn_timer(rp_loop *loop, void *arg)
 {
 	netconn *c = arg;
+	uint64_t now = rp_loop_now(loop);
 
-	(void)loop;
 	if (c->phase == PH_HANDSHAKE) {
 		rp_log(RP_LOG_INFO, "tls", "handshake with %s timed out", c->addr);
+		finish(c);
+		return;
+	}
+	if (c->write_stall_since != 0 && now - c->write_stall_since >= c->srv->o.write_timeout_ms) {
+		/* A slow reader: its output has not moved for write_timeout. */
+		struct linger abort_close = {1, 0};
+
+		rp_log(RP_LOG_INFO, "net", "closing %s: output stalled for %u ms", c->addr,
+		       c->srv->o.write_timeout_ms);
+		/*
+		 * Reset rather than close: the kernel would otherwise keep feeding
+		 * this reader its queued output after we gave up on it. QoS 1/2
+		 * deliveries stay in the session and are resent on reconnect.
+		 */
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
+		finish(c);
+		return;
+	}
+	if (c->throttled && now >= rp_client_throttled_until(c->client)) {
+		c->throttled = 0;
+	}
+	if (reading(c) && !do_read(c)) {
 		finish(c);
 		return;
 	}
@@ -443,8 +567,9 @@ static void on_accept(rp_loop *loop, int lfd, unsigned events, void *arg)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		char addr[64];
+		addr_state *astate;
 		netconn *c;
-		int one = 1;
+		int one = 1, sndbuf = (int)RP_LIMIT_SOCKET_SNDBUF;
 		int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
 
 		if (fd < 0) {
@@ -459,8 +584,17 @@ static void on_accept(rp_loop *loop, int lfd, unsigned events, void *arg)
 			refuse(fd, addr, "connection limit");
 			continue;
 		}
-		if (addr_count(s, addr) >= s->o.max_connections_per_address) {
+		astate = addr_get(s, addr, 1);
+		if (astate == NULL) {
+			refuse(fd, addr, "too many source addresses tracked");
+			continue;
+		}
+		if (astate->live >= s->o.max_connections_per_address) {
 			refuse(fd, addr, "per-address connection limit");
+			continue;
+		}
+		if (!rp_bucket_take(&astate->connects, 1, rp_loop_now(loop))) {
+			refuse(fd, addr, "per-address connect rate");
 			continue;
 		}
 		if (l->tls && s->handshakes >= s->o.max_handshakes) {
@@ -472,12 +606,18 @@ static void on_accept(rp_loop *loop, int lfd, unsigned events, void *arg)
 			continue;
 		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/*
+		 * A fixed send buffer: the kernel's auto-tuning would let one slow
+		 * reader pin megabytes of kernel memory and would hide the stall
+		 * that the slow-reader deadline (write_timeout) looks for.
+		 */
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 		c = rp_calloc(NULL, 1, sizeof(*c));
-		if (c == NULL || !addr_add(s, addr, +1)) {
-			rp_free(NULL, c);
+		if (c == NULL) {
 			refuse(fd, addr, "out of memory");
 			continue;
 		}
+		astate->live++;
 		c->srv = s;
 		c->fd = fd;
 		memcpy(c->addr, addr, sizeof(c->addr));
@@ -490,7 +630,7 @@ static void on_accept(rp_loop *loop, int lfd, unsigned events, void *arg)
 		}
 		if (c->t == NULL || rp_loop_watch(loop, fd, RP_LOOP_READ, on_conn_io, c) != RP_OK) {
 			rp_conn_free(c->t);
-			(void)addr_add(s, addr, -1);
+			astate->live--;
 			rp_free(NULL, c);
 			refuse(fd, addr, "out of memory");
 			continue;
@@ -518,6 +658,7 @@ static void on_tick(rp_loop *loop, void *arg)
 	rp_server *s = arg;
 
 	rp_broker_tick(s->broker, rp_loop_now(loop));
+	addr_sweep(s);
 	if (s->draining && (s->nconns == 0 || rp_loop_now(loop) >= s->drain_deadline)) {
 		rp_loop_stop(loop);
 		return;
@@ -531,6 +672,9 @@ void rp_server_opts_default(rp_server_opts *o)
 	o->max_connections = 100000;
 	o->max_connections_per_address = 1000;
 	o->max_handshakes = 256;
+	o->connect_rate_per_address = 20;
+	o->connect_burst_per_address = 50;
+	o->write_timeout_ms = 30000;
 	o->handshake_timeout_ms = 10000;
 	o->out_pause_bytes = 1u << 20;
 }
@@ -638,6 +782,15 @@ void rp_server_free(rp_server *s)
 		close(s->listeners[i].fd);
 	}
 	rp_timer_stop(s->loop, &s->tick);
+	if (s->per_addr != NULL) {
+		size_t cur = 0, len;
+		const void *key;
+		void *v;
+
+		while (rp_map_next(s->per_addr, &cur, &key, &len, &v)) {
+			rp_free(NULL, v);
+		}
+	}
 	rp_map_free(s->per_addr);
 	rp_free(NULL, s);
 }

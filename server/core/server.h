@@ -41,6 +41,9 @@ typedef struct rp_server_opts {
 	uint32_t max_connections_per_address;
 	uint32_t max_handshakes;
 	uint32_t handshake_timeout_ms;
+	uint32_t connect_rate_per_address; /* token bucket at accept, per second */
+	uint32_t connect_burst_per_address;
+	uint32_t write_timeout_ms; /* output stalled this long: slow reader, closed */
 	size_t out_pause_bytes;
 } rp_server_opts;
 

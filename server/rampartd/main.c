@@ -98,6 +98,10 @@ static void broker_limits(const rp_config *c, rp_broker_limits *l)
 	l->max_queued_messages = c->limit.max_queued_messages;
 	l->max_queued_bytes = c->limit.max_queued_bytes;
 	l->connect_timeout_ms = c->limit.connect_timeout_ms;
+	l->device_msg_rate = c->limit.device_msg_rate;
+	l->device_msg_burst = c->limit.device_msg_burst;
+	l->device_byte_rate = c->limit.device_byte_rate;
+	l->device_byte_burst = c->limit.device_byte_burst;
 }
 
 static void server_opts(const app *a, rp_server_opts *o)
@@ -117,6 +121,9 @@ static void server_opts(const app *a, rp_server_opts *o)
 	o->max_connections_per_address = c->limit.max_connections_per_address;
 	o->max_handshakes = c->limit.max_handshakes;
 	o->handshake_timeout_ms = c->limit.handshake_timeout_ms;
+	o->connect_rate_per_address = c->limit.connect_rate_per_address;
+	o->connect_burst_per_address = c->limit.connect_burst_per_address;
+	o->write_timeout_ms = c->limit.write_timeout_ms;
 }
 
 static int check_config(const char *path)

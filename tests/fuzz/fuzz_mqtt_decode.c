@@ -136,8 +136,7 @@ static void limits_check_once(void)
 	memset(&lim, 0, sizeof(lim));
 	changed = rp_mqtt_limits_clamp(&lim);
 	CHECK(changed == 6);
-	/* The header says "raises a zero field to 1"; 2 (a PINGREQ) is as good. */
-	CHECK(lim.max_packet >= 1 && lim.max_packet <= 2);
+	CHECK(lim.max_packet == 2); /* the size of a PINGREQ */
 	CHECK(lim.max_topic_len == 1 && lim.max_topic_levels == 1);
 	CHECK(lim.max_user_props == 1 && lim.max_sub_entries == 1 && lim.max_sub_ids == 1);
 }
@@ -1652,15 +1651,6 @@ static void check_reason(rp_status st)
 		break;
 	case RP_E_LIMIT:
 		CHECK(rc == RP_MQTT_RC_QUOTA_EXCEEDED);
-		break;
-	case RP_E_PROPERTY:
-		/*
-		 * mqtt.h lists "property not allowed" with the protocol errors
-		 * (0x82); MQTT 5 section 2.2.2.2 calls an identifier not valid
-		 * for its packet a Malformed Packet (0x81). Either is accepted
-		 * until the header and the code agree.
-		 */
-		CHECK(rc == RP_MQTT_RC_PROTOCOL_ERROR || rc == RP_MQTT_RC_MALFORMED);
 		break;
 	case RP_E_PROPERTY_DUP:
 	case RP_E_PROPERTY_VALUE:

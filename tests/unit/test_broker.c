@@ -722,6 +722,79 @@ static void test_shared_subscription_once_per_group(void **state)
 	close_client(e, &i2);
 }
 
+static void test_unknown_role_refused(void **state)
+{
+	env *e = *state;
+	tclient t;
+
+	client_open(e, &t, "svc-x", "no-such-role");
+	assert_int_equal(connect_as(e, &t, RP_MQTT_V5, "svc-x", 1, 0), RP_E_CLOSED);
+	assert_int_equal(expect_connack(e, &t, NULL), RP_MQTT_RC_NOT_AUTHORIZED);
+	close_client(e, &t);
+}
+
+/* A device over its message rate is slowed, then disconnected with 0x96. */
+static void test_device_rate_slowed_then_disconnected(void **state)
+{
+	env *e = *state;
+	tclient dev, svc;
+	rp_mqtt_packet p;
+	uint8_t buf[64], copy[4096];
+	size_t n, used = 0;
+	int sent = 0, read_late = 0;
+	uint64_t t;
+	rp_status st;
+
+	rp_broker_free(e->b);
+	e->lim.device_msg_rate = 10;
+	e->lim.device_msg_burst = 5;
+	e->lim.rate_grace_ms = 2000;
+	e->b = rp_broker_new(&e->lim, &e->policy);
+	assert_non_null(e->b);
+	open_connected(e, &dev, "dev-a", "device", RP_MQTT_V5);
+	open_connected(e, &svc, "ops", "commander", RP_MQTT_V5);
+	/* Service clients are not limited by device rates. */
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(publish(e, &svc, "d/dev-a/cmd/x", "", 0, 0, 0), RP_OK);
+	}
+	memset(&p, 0, sizeof(p));
+	p.type = RP_MQTT_PUBLISH;
+	p.u.publish.topic = S("d/dev-a/t");
+	assert_int_equal(rp_mqtt_encode(&p, RP_MQTT_V5, &e->plim, buf, sizeof(buf), &n), RP_OK);
+	/* The burst passes; the sixth packet is left unread and reading pauses. */
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(rp_client_input(dev.c, buf, n, &used, e->now), RP_OK);
+		sent += used == n;
+	}
+	assert_int_equal(sent, 5);
+	assert_int_equal(rp_client_throttled_until(dev.c), e->now + 100u);
+	/* Read again when told: one token, one packet; the flood stays over its rate. */
+	t = rp_client_throttled_until(dev.c);
+	for (;;) {
+		st = rp_client_input(dev.c, buf, n, &used, t);
+		if (st != RP_OK) {
+			break;
+		}
+		if (used == n) {
+			read_late++;
+			continue; /* the device keeps sending: next packet at once */
+		}
+		t = rp_client_throttled_until(dev.c);
+		assert_true(t > 0);
+	}
+	/* Slowed to 10 per second for the 2 s grace, then DISCONNECT 0x96. */
+	assert_int_equal(st, RP_E_CLOSED);
+	assert_in_range(read_late, 19, 21);
+	assert_in_range(t, e->now + 2000u, e->now + 2100u);
+	drain(&dev);
+	assert_true(next_pkt(e, &dev, &p, copy, sizeof(copy)));
+	assert_int_equal(p.type, RP_MQTT_DISCONNECT);
+	assert_int_equal(p.u.disconnect.reason_code, RP_MQTT_RC_MESSAGE_RATE_TOO_HIGH);
+	assert_int_equal(rp_broker_counters_for_id(e->b, "dev-a")->rate_exceeded, 1);
+	close_client(e, &dev);
+	close_client(e, &svc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -745,6 +818,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_session_takeover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topic_alias, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_subscription_once_per_group, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_role_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_rate_slowed_then_disconnected, setup,
 						teardown),
 	};
 
