@@ -20,7 +20,12 @@
  *               d/+/bench, then --publishers devices publishing to
  *               d/{id}/bench, QoS --qos 0 (as fast as the broker reads) or 1
  *               (each keeps --window messages unacknowledged), payloads of
- *               --payload bytes carrying a send timestamp. After --warmup
+ *               --payload bytes carrying the publisher and a send timestamp.
+ *               Closed loop: a publisher also keeps at most --e2e-window
+ *               messages that the subscriber has not received yet, so the
+ *               broker runs at the rate it can sustain instead of filling
+ *               (and, when full, dropping from) the subscriber's queue;
+ *               --e2e-window 0 is the open loop. After --warmup
  *               seconds, counts for --duration seconds the messages the
  *               subscriber receives and their latency (p50, p99, p99.9).
  *   idle        opens --count connections (CONNECT with --keepalive), at most
@@ -70,6 +75,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -95,7 +101,7 @@
 #define IDLE_OPEN_NS (180000u * MS) /* idle: every connection opened */
 #define TICK_NS      (50u * MS)     /* deadline checks */
 #define QOS0_BATCH   (32u * 1024u)  /* bytes of PUBLISH queued per write */
-#define STAMP_LEN    16u            /* payload: sequence, send time (ns) */
+#define STAMP_LEN    16u            /* payload: publisher, sequence, send time (ns) */
 #define BENCH_TOPIC  "bench"        /* publishers: d/{id}/bench */
 #define BENCH_SUB    "d/+/" BENCH_TOPIC
 
@@ -133,9 +139,11 @@ typedef struct opts {
 	unsigned count;
 	unsigned publishers;
 	unsigned window;
+	unsigned e2e_window;
 	unsigned payload;
 	unsigned qos;
 	unsigned keepalive;
+	unsigned watch_pid;
 	double duration;
 	double warmup;
 	double hold;
@@ -153,6 +161,11 @@ typedef struct ident {
 
 typedef struct run run;
 typedef struct worker worker;
+
+/* Messages of one publisher the subscriber received (the closed loop). */
+typedef struct credit {
+	atomic_ullong n;
+} credit;
 
 typedef struct conn {
 	worker *w;
@@ -177,6 +190,7 @@ typedef struct conn {
 	uint8_t *tmpl; /* the PUBLISH, encoded once */
 	size_t tmpl_len, pid_off, pay_off;
 	uint32_t inflight;
+	uint32_t pub; /* publisher index */
 	uint16_t next_pid;
 	uint64_t seq;
 	/* failure, set by set_err() */
@@ -190,6 +204,9 @@ struct worker {
 	pthread_t thread;
 	int started;
 	int ep;
+	int efd;      /* throughput: woken when the subscriber frees credit */
+	int spin;     /* a publisher can send more now: do not sleep in epoll_wait */
+	int credited; /* the subscriber freed credit: kick the publishers */
 	SSL_CTX *ctx;
 	enum phase phase;
 	conn **slots;
@@ -225,6 +242,7 @@ struct run {
 	atomic_uint setup_failed;
 	atomic_uint logged;
 	atomic_ullong ok_total; /* --count in the handshake modes */
+	credit *delivered;      /* throughput: messages received, per publisher */
 	worker w[MAX_THREADS];
 };
 
@@ -259,6 +277,84 @@ static double cpu_seconds(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds used so far by process pid (utime + stime), -1 if unknown. */
+static double proc_cpu_seconds(unsigned pid)
+{
+	char path[64], buf[1024];
+	unsigned long long ut = 0, st = 0;
+	const char *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL) {
+		return -1.0;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1u, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After the command name, which may hold anything: ") S ppid ...". */
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+				&ut, &st) != 2) {
+		return -1.0;
+	}
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Busy and total jiffies of the whole machine (first line of /proc/stat). */
+static void machine_jiffies(unsigned long long *busy, unsigned long long *total)
+{
+	unsigned long long v[8] = {0};
+	FILE *f = fopen("/proc/stat", "r");
+
+	*busy = 0;
+	*total = 0;
+	if (f == NULL) {
+		return;
+	}
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &v[6], &v[7]) == 8) {
+		for (unsigned i = 0; i < 8u; i++) {
+			*total += v[i];
+		}
+		*busy = *total - v[3] - v[4]; /* not idle, not iowait */
+	}
+	fclose(f);
+}
+
+/* What --watch-pid reports: samples at the start and at the end of the window. */
+typedef struct usage {
+	double self, broker;
+	unsigned long long busy, total;
+} usage;
+
+static void usage_sample(const run *r, usage *u)
+{
+	u->self = cpu_seconds();
+	u->broker = r->o.watch_pid != 0 ? proc_cpu_seconds(r->o.watch_pid) : -1.0;
+	machine_jiffies(&u->busy, &u->total);
+}
+
+/*
+ * " cpu=A broker_cpu=B machine_busy=C": this process and the broker in % of
+ * one core, the whole machine in % of all its cores (-1: unknown).
+ */
+static void usage_print(const usage *a, const usage *b, double secs)
+{
+	double broker = -1.0, machine = -1.0;
+
+	if (a->broker >= 0.0 && b->broker >= 0.0) {
+		broker = 100.0 * (b->broker - a->broker) / secs;
+	}
+	if (b->total > a->total) {
+		machine = 100.0 * (double)(b->busy - a->busy) / (double)(b->total - a->total);
+	}
+	printf(" cpu=%.1f broker_cpu=%.1f machine_busy=%.1f\n", 100.0 * (b->self - a->self) / secs,
+	       broker, machine);
 }
 
 /* ---- latency histogram ---------------------------------------------------- */
@@ -314,25 +410,30 @@ static double hist_quantile(const uint64_t *h, uint64_t total, double p)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: rp-loadgen MODE --port PORT --ca CA.crt --ca-key CA.key [options]\n"
-		   "modes: handshakes, resumed, throughput, idle (see bench/loadgen.c)\n"
-		   "  --threads N        worker threads, 1..8 (1)\n"
-		   "  --concurrency N    connections in flight: handshake modes (32), idle (64)\n"
-		   "  --identities N     device certificates, handshake modes (64)\n"
-		   "  --count N          idle: connections (10000); handshake modes: stop after N\n"
-		   "  --duration S       measured seconds, at most 60 (10)\n"
-		   "  --warmup S         throughput: seconds before counting (1)\n"
-		   "  --hold S           idle: seconds to hold the connections, at most 600 (60)\n"
-		   "  --timeout S        per connection, until ready (10)\n"
-		   "  --publishers N     throughput (8)\n"
-		   "  --qos 0|1          throughput (1)\n"
-		   "  --window N         throughput, QoS 1 messages in flight per publisher (16)\n"
-		   "  --payload N        throughput, bytes, 16..65536 (64)\n"
-		   "  --keepalive S      seconds in CONNECT (60; idle: 900)\n"
-		   "  --sub-cert F --sub-key F   throughput: the subscriber's service identity\n"
-		   "  --prefix P         device ids are P00000, P00001, ... (bench-)\n"
-		   "  --no-mqtt          handshake modes: TLS only, no CONNECT\n"
-		   "  --verify-server    verify the broker's certificate (CA, IP 127.0.0.1)\n");
+	fprintf(f,
+		"usage: rp-loadgen MODE --port PORT --ca CA.crt --ca-key CA.key [options]\n"
+		"modes: handshakes, resumed, throughput, idle (see bench/loadgen.c)\n"
+		"  --threads N        worker threads, 1..8 (1)\n"
+		"  --concurrency N    connections in flight: handshake modes (32), idle (64)\n"
+		"  --identities N     device certificates, handshake modes (64)\n"
+		"  --count N          idle: connections (10000); handshake modes: stop after N\n"
+		"  --duration S       measured seconds, at most 60 (10)\n"
+		"  --warmup S         throughput: seconds before counting (1)\n"
+		"  --hold S           idle: seconds to hold the connections, at most 600 (60)\n"
+		"  --timeout S        per connection, until ready (10)\n"
+		"  --publishers N     throughput (8)\n"
+		"  --qos 0|1          throughput (1)\n"
+		"  --window N         throughput, QoS 1 messages in flight per publisher (16)\n"
+		"  --e2e-window N     throughput, messages sent, not yet received, per publisher\n"
+		"                     (64; 0: open loop, publishers limited by the broker only)\n"
+		"  --payload N        throughput, bytes, 16..65536 (64)\n"
+		"  --keepalive S      seconds in CONNECT (60; idle: 900)\n"
+		"  --sub-cert F --sub-key F   throughput: the subscriber's service identity\n"
+		"  --prefix P         device ids are P00000, P00001, ... (bench-)\n"
+		"  --watch-pid PID    report the CPU use of PID (the broker) and of the machine\n"
+		"                     during the measured window\n"
+		"  --no-mqtt          handshake modes: TLS only, no CONNECT\n"
+		"  --verify-server    verify the broker's certificate (CA, IP 127.0.0.1)\n");
 }
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -410,10 +511,14 @@ static int parse_opt(opts *o, const char *k, const char *v)
 		return parse_uint(v, 1, 1000, &o->publishers);
 	} else if (strcmp(k, "--window") == 0) {
 		return parse_uint(v, 1, 1024, &o->window);
+	} else if (strcmp(k, "--e2e-window") == 0) {
+		return parse_uint(v, 0, 100000, &o->e2e_window);
 	} else if (strcmp(k, "--payload") == 0) {
 		return parse_uint(v, STAMP_LEN, 65536, &o->payload);
 	} else if (strcmp(k, "--qos") == 0) {
 		return parse_uint(v, 0, 1, &o->qos);
+	} else if (strcmp(k, "--watch-pid") == 0) {
+		return parse_uint(v, 1, 0x3FFFFFFFu, &o->watch_pid);
 	} else if (strcmp(k, "--keepalive") == 0) {
 		return parse_uint(v, 0, 65535, &o->keepalive);
 	} else if (strcmp(k, "--duration") == 0) {
@@ -438,6 +543,7 @@ static int parse_args(int argc, char **argv, opts *o)
 	o->identities = 64;
 	o->publishers = 8;
 	o->window = 16;
+	o->e2e_window = 64;
 	o->payload = 64;
 	o->qos = 1;
 	o->duration = 10.0;
@@ -466,6 +572,11 @@ static int parse_args(int argc, char **argv, opts *o)
 	}
 	if (o->mode == M_THROUGHPUT && (o->sub_cert_file == NULL || o->sub_key_file == NULL)) {
 		fprintf(stderr, "rp-loadgen: throughput needs --sub-cert and --sub-key\n");
+		return -1;
+	}
+	if (o->mode == M_RESUMED && !o->mqtt) {
+		fprintf(stderr, "rp-loadgen: resumed needs MQTT: the TLS 1.3 ticket arrives after "
+				"the handshake, during the CONNECT round trip\n");
 		return -1;
 	}
 	if (o->concurrency == 0) {
@@ -768,9 +879,6 @@ static void conn_watch(conn *c)
 
 	if (c->state == S_TCP || c->want_out || c->wlen > 0) {
 		want |= EPOLLOUT;
-	} else if (c->kind == K_PUB && c->state == S_READY && w->phase == PH_RUN &&
-		   w->r->o.qos == 0) {
-		want |= EPOLLOUT; /* QoS 0: write whenever the socket takes more */
 	}
 	if (want == c->events) {
 		return;
@@ -866,8 +974,18 @@ static conn *conn_start(worker *w, uint8_t kind, ident *id, unsigned slot)
 		goto fail;
 	}
 	SSL_set_app_data(c->ssl, c);
-	if (r->o.mode == M_RESUMED && id->sess != NULL && !SSL_set_session(c->ssl, id->sess)) {
-		ERR_clear_error();
+	if (r->o.mode == M_RESUMED && id->sess != NULL) {
+		/*
+		 * A copy: OpenSSL may mark the session a connection used as not
+		 * resumable, and the broker need not send a new ticket after a
+		 * resumption (rampartd does not), so the kept one must stay clean.
+		 */
+		SSL_SESSION *copy = SSL_SESSION_dup(id->sess);
+
+		if (copy == NULL || !SSL_set_session(c->ssl, copy)) {
+			ERR_clear_error();
+		}
+		SSL_SESSION_free(copy);
 	}
 	SSL_set_connect_state(c->ssl);
 	memset(&ev, 0, sizeof(ev));
@@ -1015,7 +1133,8 @@ out:
 static void put_publish(conn *c)
 {
 	uint8_t *m = c->wbuf + c->wlen;
-	uint64_t stamp[2];
+	uint32_t who[2];
+	uint64_t when;
 
 	memcpy(m, c->tmpl, c->tmpl_len);
 	if (c->w->r->o.qos > 0) {
@@ -1024,42 +1143,67 @@ static void put_publish(conn *c)
 		c->next_pid = c->next_pid == 0xFFFFu ? 1u : (uint16_t)(c->next_pid + 1u);
 		c->inflight++;
 	}
-	stamp[0] = c->seq++;
-	stamp[1] = now_ns();
-	memcpy(m + c->pay_off, stamp, sizeof(stamp));
+	/* Payload: publisher index, sequence (low 32 bits), send time. Host order:
+	 * only this process reads it. */
+	who[0] = c->pub;
+	who[1] = (uint32_t)c->seq++;
+	when = now_ns();
+	memcpy(m + c->pay_off, who, sizeof(who));
+	memcpy(m + c->pay_off + 8u, &when, sizeof(when));
 	c->wlen += c->tmpl_len;
 	c->w->sent++;
 }
 
-/* Publishers: QoS 1 tops the window up; QoS 0 queues one batch if the socket took the last. */
-static void pub_fill(conn *c)
+/* Closed loop: 1 if the publisher may send one more message end to end. */
+static int pub_credit(const conn *c)
+{
+	const run *r = c->w->r;
+
+	if (r->o.e2e_window == 0) {
+		return 1;
+	}
+	return c->seq - atomic_load_explicit(&r->delivered[c->pub].n, memory_order_relaxed) <
+	       r->o.e2e_window;
+}
+
+/*
+ * Publishers: QoS 1 tops the PUBACK window up; QoS 0 queues up to one batch
+ * once the socket took the last. Both within the end-to-end credit. Returns
+ * 1 if the publisher could send more right away (the worker should not
+ * sleep).
+ */
+static int pub_fill(conn *c)
 {
 	const opts *o = &c->w->r->o;
+	size_t cap = o->qos > 0 ? c->wcap : QOS0_BATCH;
 
-	if (c->w->phase != PH_RUN || c->state != S_READY) {
-		return;
+	if (c->w->phase != PH_RUN || c->state != S_READY || c->want_out) {
+		return 0;
 	}
-	if (o->qos > 0) {
-		while (c->inflight < o->window && c->wlen + c->tmpl_len <= c->wcap) {
-			put_publish(c);
-		}
-		return;
-	}
-	if (c->want_out) {
-		return;
-	}
-	while (c->wlen + c->tmpl_len <= QOS0_BATCH) {
+	while ((o->qos == 0 || c->inflight < o->window) && c->wlen + c->tmpl_len <= cap &&
+	       pub_credit(c)) {
 		put_publish(c);
 	}
+	return o->qos == 0 && o->e2e_window == 0;
 }
 
 static void on_message(conn *c, const rp_mqtt_publish *p)
 {
 	worker *w = c->w;
+	run *r = w->r;
 	uint64_t now = now_ns(), stamp;
+	uint32_t who;
 
 	w->received++;
-	if (p->payload.len < STAMP_LEN || !in_window(w, now)) {
+	if (p->payload.len < STAMP_LEN) {
+		return;
+	}
+	memcpy(&who, p->payload.p, sizeof(who));
+	if (who < r->o.publishers) {
+		atomic_fetch_add_explicit(&r->delivered[who].n, 1u, memory_order_relaxed);
+		w->credited = 1;
+	}
+	if (!in_window(w, now)) {
 		return;
 	}
 	memcpy(&stamp, p->payload.p + 8, sizeof(stamp));
@@ -1401,7 +1545,7 @@ static int conn_drive(conn *c, uint32_t events)
 		return closing_step(c);
 	}
 	if (c->kind == K_PUB) {
-		pub_fill(c);
+		(void)pub_fill(c);
 	}
 	return conn_flush(c);
 }
@@ -1555,6 +1699,43 @@ static void tick_idle(worker *w)
 	}
 }
 
+/*
+ * Throughput: lets every publisher of the worker send what its windows
+ * allow (credit comes back through the subscriber, not through the
+ * publisher's own socket), and notes whether one could send more at once.
+ */
+static void kick_publishers(worker *w)
+{
+	w->spin = 0;
+	for (unsigned s = 0; s < w->nslots; s++) {
+		conn *c = w->slots[s];
+		int more;
+
+		if (c == NULL || c->kind != K_PUB || c->state != S_READY) {
+			continue;
+		}
+		more = pub_fill(c);
+		conn_after(c, conn_flush(c));
+		if (more && w->slots[s] == c && c->wlen == 0 && !c->want_out) {
+			w->spin = 1;
+		}
+	}
+}
+
+/* The subscriber freed credit: wake the other workers' publishers. */
+static void wake_others(worker *w)
+{
+	run *r = w->r;
+	uint64_t one = 1;
+
+	w->credited = 0;
+	for (unsigned i = 0; i < r->o.threads; i++) {
+		if (i != w->index && r->w[i].efd >= 0) {
+			(void)!write(r->w[i].efd, &one, sizeof(one));
+		}
+	}
+}
+
 static void on_phase(worker *w, enum phase ph)
 {
 	run *r = w->r;
@@ -1575,17 +1756,10 @@ static void on_phase(worker *w, enum phase ph)
 	case PH_SETUP_PUB:
 		for (unsigned s = s0; s < w->nslots; s++) {
 			unsigned p = w->index + (s - s0) * r->o.threads;
+			conn *c = conn_start(w, K_PUB, &r->ids[p], s);
 
-			(void)conn_start(w, K_PUB, &r->ids[p], s);
-		}
-		break;
-	case PH_RUN:
-		for (unsigned s = 0; s < w->nslots; s++) {
-			conn *c = w->slots[s];
-
-			if (c != NULL && c->kind == K_PUB) {
-				pub_fill(c);
-				conn_after(c, conn_flush(c));
+			if (c != NULL) {
+				c->pub = p;
 			}
 		}
 		break;
@@ -1631,11 +1805,24 @@ static void *worker_main(void *arg)
 		if (worker_finished(w)) {
 			break;
 		}
-		n = epoll_wait(w->ep, evs, MAX_EVENTS, 5);
+		n = epoll_wait(w->ep, evs, MAX_EVENTS, w->spin ? 0 : 5);
 		for (int i = 0; i < n; i++) {
 			conn *c = evs[i].data.ptr;
+			uint64_t junk;
 
+			if (c == NULL) {
+				(void)!read(w->efd, &junk, sizeof(junk)); /* the wake-up eventfd */
+				continue;
+			}
 			conn_after(c, conn_drive(c, evs[i].events));
+		}
+		if (w->credited && r->o.threads > 1) {
+			wake_others(w);
+		}
+		if (r->o.mode == M_THROUGHPUT && w->phase == PH_RUN) {
+			kick_publishers(w);
+		} else {
+			w->spin = 0;
 		}
 		now = now_ns();
 		if (now >= w->next_tick) {
@@ -1670,6 +1857,17 @@ static int worker_init(run *r, unsigned i)
 	if (w->ep < 0 || w->ctx == NULL) {
 		return 0;
 	}
+	if (o->mode == M_THROUGHPUT && o->threads > 1) {
+		struct epoll_event ev;
+
+		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = NULL;
+		if (w->efd < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->efd, &ev) != 0) {
+			return 0;
+		}
+	}
 	switch (o->mode) {
 	case M_IDLE:
 		share(o->count, o->threads, i, &w->first, &w->nslots);
@@ -1691,6 +1889,9 @@ static void worker_free(worker *w)
 {
 	if (w->ep >= 0) {
 		close(w->ep);
+	}
+	if (w->efd >= 0) {
+		close(w->efd);
 	}
 	SSL_CTX_free(w->ctx);
 	free(w->slots);
@@ -1797,7 +1998,8 @@ static int run_handshakes(run *r)
 	const opts *o = &r->o;
 	uint64_t ok = 0, failed = 0, timeouts = 0, reused = 0, warm_ok = 0, warm_failed = 0;
 	uint64_t start, end;
-	double cpu0, cpu1, secs;
+	usage u0, u1;
+	double secs;
 
 	if (!start_workers(r)) {
 		return 1;
@@ -1810,10 +2012,10 @@ static int run_handshakes(run *r)
 		}
 	}
 	start = open_window(r, 0.0, PH_RUN);
-	cpu0 = cpu_seconds();
+	usage_sample(r, &u0);
 	sleep_until(r, atomic_load(&r->t_end), count_reached);
 	end = now_ns();
-	cpu1 = cpu_seconds();
+	usage_sample(r, &u1);
 	finish(r, PH_DRAIN, DRAIN_NS);
 	for (unsigned i = 0; i < o->threads; i++) {
 		const worker *w = &r->w[i];
@@ -1828,10 +2030,11 @@ static int run_handshakes(run *r)
 	secs = (double)(end - start) / 1e9;
 	printf("mode=%s seconds=%.2f ok=%" PRIu64 " failed=%" PRIu64 " timeouts=%" PRIu64
 	       " rate=%.1f reused=%" PRIu64 " reused_ratio=%.3f warm_ok=%" PRIu64
-	       " warm_failed=%" PRIu64 " concurrency=%u threads=%u mqtt=%d cpu=%.1f\n",
+	       " warm_failed=%" PRIu64 " concurrency=%u threads=%u mqtt=%d",
 	       o->mode == M_RESUMED ? "resumed" : "handshakes", secs, ok, failed, timeouts,
 	       (double)ok / secs, reused, ok > 0 ? (double)reused / (double)ok : 0.0, warm_ok,
-	       warm_failed, o->concurrency, o->threads, o->mqtt, 100.0 * (cpu1 - cpu0) / secs);
+	       warm_failed, o->concurrency, o->threads, o->mqtt);
+	usage_print(&u0, &u1, secs);
 	return ok > 0 ? 0 : 1;
 }
 
@@ -1840,8 +2043,9 @@ static int run_throughput(run *r)
 	const opts *o = &r->o;
 	uint64_t sent = 0, acked = 0, received = 0, in_win = 0, failed = 0, lat_max = 0;
 	uint64_t *hist = calloc(HIST_BUCKETS, sizeof(*hist));
-	double cpu0, cpu1, secs;
+	usage u0, u1;
 	uint64_t start, end;
+	double secs;
 	int rc = 1;
 
 	if (hist == NULL || !start_workers(r)) {
@@ -1862,10 +2066,10 @@ static int run_throughput(run *r)
 	}
 	start = open_window(r, o->warmup, PH_RUN);
 	sleep_until(r, start, NULL);
-	cpu0 = cpu_seconds();
+	usage_sample(r, &u0);
 	sleep_until(r, atomic_load(&r->t_end), NULL);
 	end = now_ns();
-	cpu1 = cpu_seconds();
+	usage_sample(r, &u1);
 	/* Publishers stop; the subscriber reads what is still on its way. */
 	atomic_store(&r->phase, PH_DRAIN);
 	sleep_ns(500u * MS);
@@ -1884,14 +2088,16 @@ static int run_throughput(run *r)
 		}
 	}
 	secs = (double)(end - start) / 1e9;
-	printf("mode=throughput qos=%u publishers=%u window=%u payload=%u seconds=%.2f "
-	       "rate=%.1f in_window=%" PRIu64 " sent=%" PRIu64 " acked=%" PRIu64
-	       " received=%" PRIu64 " p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f"
-	       " failed=%" PRIu64 " threads=%u cpu=%.1f\n",
-	       o->qos, o->publishers, o->window, o->payload, secs, (double)in_win / secs, in_win,
-	       sent, acked, received, hist_quantile(hist, in_win, 0.50) / 1e3,
+	printf("mode=throughput qos=%u publishers=%u window=%u e2e_window=%u payload=%u "
+	       "seconds=%.2f rate=%.1f in_window=%" PRIu64 " sent=%" PRIu64 " acked=%" PRIu64
+	       " received=%" PRIu64 " lost=%" PRIu64 " p50_us=%.1f p99_us=%.1f p999_us=%.1f"
+	       " max_us=%.1f failed=%" PRIu64 " threads=%u",
+	       o->qos, o->publishers, o->window, o->e2e_window, o->payload, secs,
+	       (double)in_win / secs, in_win, sent, acked, received,
+	       sent > received ? sent - received : 0u, hist_quantile(hist, in_win, 0.50) / 1e3,
 	       hist_quantile(hist, in_win, 0.99) / 1e3, hist_quantile(hist, in_win, 0.999) / 1e3,
-	       (double)lat_max / 1e3, failed, o->threads, 100.0 * (cpu1 - cpu0) / secs);
+	       (double)lat_max / 1e3, failed, o->threads);
+	usage_print(&u0, &u1, secs);
 	rc = in_win > 0 && failed == 0 ? 0 : 1;
 out:
 	free(hist);
@@ -1985,6 +2191,7 @@ int main(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < MAX_THREADS; i++) {
 		r->w[i].ep = -1;
+		r->w[i].efd = -1;
 	}
 	if (parse_args(argc, argv, &r->o) != 0) {
 		usage(stderr);
@@ -2003,6 +2210,15 @@ int main(int argc, char **argv)
 					    : r->o.concurrency;
 	if (!raise_nofile(conns + 64u)) {
 		goto out;
+	}
+	if (r->o.mode == M_THROUGHPUT) {
+		r->delivered = calloc(r->o.publishers, sizeof(*r->delivered));
+		if (r->delivered == NULL) {
+			goto out;
+		}
+		for (unsigned i = 0; i < r->o.publishers; i++) {
+			atomic_init(&r->delivered[i].n, 0u);
+		}
 	}
 	r->nids = identities_needed(r);
 	if (!make_identities(r) || (r->o.mode == M_THROUGHPUT && !load_subscriber(r))) {
@@ -2035,6 +2251,7 @@ out:
 		free_identity(&r->ids[i]);
 	}
 	free(r->ids);
+	free(r->delivered);
 	free_identity(&r->sub);
 	free(r);
 	return rc;

@@ -105,9 +105,46 @@ void rp_broker_free(rp_broker *b)
 	rp_free(NULL, b);
 }
 
+typedef struct grant_ctx {
+	const rp_policy *policy;
+	const session *s;
+} grant_ctx;
+
+static int still_granted(void *ctx, const uint8_t *filter, size_t len)
+{
+	const grant_ctx *g = ctx;
+
+	return rp_policy_may_subscribe(g->policy, g->s->who.role, (const uint8_t *)g->s->who.id,
+				       strlen(g->s->who.id), filter, len);
+}
+
 void rp_broker_set_policy(rp_broker *b, const rp_policy *policy)
 {
+	size_t cur = 0, len, removed = 0;
+	const void *key;
+	void *v;
+
 	b->policy = policy;
+	/* Subscriptions (and wills) the new policy no longer grants end now. */
+	while (rp_map_next(b->sessions, &cur, &key, &len, &v)) {
+		session *s = v;
+		grant_ctx g = {policy, s};
+
+		removed += rp_tree_unsubscribe_if(b->tree, s, still_granted, &g);
+		if (s->will != NULL &&
+		    !rp_policy_may_publish(policy, s->who.role, (const uint8_t *)s->who.id,
+					   strlen(s->who.id), s->will->pub.topic.p,
+					   s->will->pub.topic.len)) {
+			rp__msg_unref(s->will);
+			s->will = NULL;
+		}
+		if (s->client != NULL) {
+			rp__client_recheck_will(s->client, policy);
+		}
+	}
+	if (removed > 0) {
+		rp_log(RP_LOG_INFO, "broker", "policy reload removed %zu subscriptions", removed);
+	}
 }
 
 /* ---- counters ---------------------------------------------------------- */

@@ -135,7 +135,10 @@ void rp_client_consumed(rp_client *c, size_t n)
 
 	c->out_off += n < pending ? n : pending;
 	if (c->out_off == c->out_len) {
-		c->out_off = c->out_len = 0;
+		/* Drained: an idle connection keeps no output buffer. */
+		rp_free(NULL, c->out);
+		c->out = NULL;
+		c->out_off = c->out_len = c->out_cap = 0;
 	}
 	/* The reader drained: queued deliveries may go now. */
 	if (c->state == CS_CONNECTED) {
@@ -374,6 +377,22 @@ static int client_id_ok(const rp_client *c, const rp_mqtt_str *cid)
 	       memcmp(cid->p, c->who.id, n) == 0 && cid->p[n] == ':';
 }
 
+/* An identity as a certificate CN may be: 1..128 bytes, no '/', '+', '#', '$' first, controls. */
+static int identity_ok(const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > RP_LIMIT_MQTT_CLIENT_ID_LEN || p[0] == '$') {
+		return 0;
+	}
+	for (i = 0; i < len; i++) {
+		if (p[i] < 0x20u || p[i] == 0x7Fu || p[i] == '/' || p[i] == '+' || p[i] == '#') {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 {
 	rp_broker *b = c->b;
@@ -386,6 +405,20 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 	session *s;
 
 	c->version = k->version;
+	if (c->who.id[0] == '\0') {
+		/*
+		 * The plain loopback listener (development only) has no
+		 * certificate: the client id is the identity, held to the rules of
+		 * a certificate CN so that it cannot widen its own ACL.
+		 */
+		if (!identity_ok(k->client_id.p, k->client_id.len)) {
+			return refuse_connect(c, k->version, RP_MQTT_RC_CLIENT_ID_INVALID,
+					      RP_MQTT311_CONNACK_ID_REJECTED,
+					      "plain listener: client id is not a valid identity");
+		}
+		memcpy(c->who.id, k->client_id.p, k->client_id.len);
+		c->who.id[k->client_id.len] = '\0';
+	}
 	if (!rp_policy_has_role(b->policy, c->who.role)) {
 		/* A certificate role the policy does not know: nothing would be allowed. */
 		return refuse_connect(c, k->version, RP_MQTT_RC_NOT_AUTHORIZED,
@@ -478,6 +511,7 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 		}
 	}
 	s->expiry_s = expiry;
+	s->who = c->who;
 	s->client = c;
 	c->s = s;
 
@@ -540,6 +574,17 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 	}
 	rp__client_pump(c);
 	return RP_OK;
+}
+
+void rp__client_recheck_will(rp_client *c, const rp_policy *policy)
+{
+	if (c->will != NULL &&
+	    !rp_policy_may_publish(policy, c->who.role, (const uint8_t *)c->who.id,
+				   strlen(c->who.id), c->will->pub.topic.p,
+				   c->will->pub.topic.len)) {
+		rp__msg_unref(c->will);
+		c->will = NULL;
+	}
 }
 
 void rp_client_kick(rp_client *c, uint8_t reason)

@@ -50,6 +50,7 @@ enum { DS_WAIT_ACK = 1, DS_WAIT_REC, DS_WAIT_COMP };
 typedef struct session {
 	char client_id[RP_LIMIT_MQTT_CLIENT_ID_LEN + 1];
 	size_t client_id_len;
+	rp_identity who;           /* the identity the session belongs to (ACL re-checks) */
 	rp_client *client;         /* NULL while offline */
 	uint32_t expiry_s;         /* after disconnect; 0: ends with the connection */
 	uint64_t offline_since_ms; /* when the client left */
@@ -124,5 +125,8 @@ void rp__client_pump(rp_client *c);
 
 /* The session was taken over by another connection: close this one. */
 void rp__client_taken_over(rp_client *c);
+
+/* Drops the client's will if `policy` no longer lets it publish there. */
+void rp__client_recheck_will(rp_client *c, const rp_policy *policy);
 
 #endif /* RP_SERVER_BROKER_INTERNAL_H */

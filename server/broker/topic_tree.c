@@ -976,6 +976,79 @@ void rp_tree_unsubscribe_all(rp_tree *t, void *subscriber)
 	}
 }
 
+/*
+ * Rebuilds the filter of s into out[0 .. cap) ("$share/NAME/F" for a
+ * shared subscription). Returns its length, or 0 if it does not fit.
+ */
+static size_t filter_of(const struct sub *s, uint8_t *out, size_t cap)
+{
+	const struct node *path[MAX_LEVELS + 1u];
+	const struct node *n;
+	size_t depth = 0, len = 0, i;
+
+	for (n = s->node; n != NULL && n->kind != KIND_ROOT && depth <= MAX_LEVELS; n = n->parent) {
+		path[depth++] = n;
+	}
+	if (s->group != NULL) {
+		const struct group *g = s->group;
+
+		if (7u + g->len + 1u > cap) {
+			return 0;
+		}
+		memcpy(out, "$share/", 7);
+		memcpy(out + 7, g->name, g->len);
+		out[7u + g->len] = '/';
+		len = 7u + g->len + 1u;
+	}
+	for (i = depth; i-- > 0;) {
+		const struct node *lv = path[i];
+		size_t l = lv->kind == KIND_EXACT ? lv->len : 1u;
+
+		if (len + l + 1u > cap) {
+			return 0;
+		}
+		if (i + 1u < depth) {
+			out[len++] = '/';
+		}
+		if (lv->kind == KIND_PLUS) {
+			out[len] = '+';
+		} else if (lv->kind == KIND_HASH) {
+			out[len] = '#';
+		} else if (l != 0) {
+			memcpy(out + len, lv->label, l);
+		}
+		len += l;
+	}
+	return len;
+}
+
+size_t rp_tree_unsubscribe_if(rp_tree *t, void *subscriber, rp_tree_keep_fn keep, void *ctx)
+{
+	uint8_t filter[RP_LIMIT_MQTT_TOPIC_LEN + 8u];
+	struct owner *ow;
+	struct sub *s, *next;
+	size_t removed = 0, total, len;
+
+	if (t == NULL || keep == NULL) {
+		return 0;
+	}
+	ow = find_owner(t, subscriber);
+	if (ow == NULL) {
+		return 0;
+	}
+	total = ow->n;
+	/* The last sub_remove() frees ow: stop by count, not by reading ow. */
+	for (s = ow->head; s != NULL && total > 0; s = next, total--) {
+		next = s->onext;
+		len = filter_of(s, filter, sizeof(filter));
+		if (len == 0 || !keep(ctx, filter, len)) {
+			sub_remove(t, s);
+			removed++;
+		}
+	}
+	return removed;
+}
+
 /* ------------------------------------------------------------------------
  * Match
  * ------------------------------------------------------------------------ */

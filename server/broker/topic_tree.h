@@ -115,6 +115,17 @@ rp_status rp_tree_unsubscribe(rp_tree *t, const uint8_t *filter, size_t len, voi
  */
 void rp_tree_unsubscribe_all(rp_tree *t, void *subscriber);
 
+/* Decides whether a subscription stays: 1 keeps it. */
+typedef int (*rp_tree_keep_fn)(void *ctx, const uint8_t *filter, size_t len);
+
+/*
+ * Removes each subscription of `subscriber` for which keep() returns 0
+ * (called with the subscription's filter, "$share/NAME/F" when shared).
+ * Used when the ACL changes. Returns the number removed. O(subscriptions
+ * of that subscriber x filter length); never allocates.
+ */
+size_t rp_tree_unsubscribe_if(rp_tree *t, void *subscriber, rp_tree_keep_fn keep, void *ctx);
+
 /*
  * Calls fn for every subscription whose filter matches the topic name
  * topic[0 .. len): each non-shared subscription once (a subscriber with two

@@ -59,7 +59,8 @@ struct rp_server {
 	netconn *conns; /* doubly linked list of live connections */
 	size_t nconns;
 	uint32_t handshakes;
-	rp_map *per_addr; /* address -> addr_state */
+	rp_map *per_addr;             /* address -> addr_state */
+	uint8_t scratch[READ_BUDGET]; /* every read lands here first */
 	rp_timer tick;
 	int draining;
 	uint64_t drain_deadline;
@@ -79,7 +80,7 @@ struct netconn {
 	rp_client *client;
 	rp_timer timer;
 	uint64_t handshake_deadline;
-	uint8_t *rbuf;
+	uint8_t *rbuf; /* a partial (or throttled) packet only; NULL when none */
 	size_t rlen, rcap;
 	char addr[64];
 };
@@ -422,70 +423,133 @@ static void do_handshake(netconn *c)
 }
 
 /*
- * Feeds the core what is buffered, then reads more, until the transport
- * has nothing, or reading stops (output back pressure, device over its
- * rate). Buffered bytes are fed first: a throttled packet waits in rbuf.
- * Returns 0 if the connection died.
+ * Keeps the unconsumed tail of `data` as the connection's partial packet.
+ * rbuf is sized to the tail, or to the whole packet once its fixed header
+ * says how long it is, so an idle connection holds no receive buffer at
+ * all and a large packet is assembled with one allocation.
+ */
+static int keep_tail(netconn *c, const uint8_t *data, size_t len)
+{
+	int inside = c->rbuf != NULL && data >= c->rbuf && data < c->rbuf + c->rcap;
+	rp_mqtt_frame f;
+	size_t need = 0, want = len;
+	uint8_t *p;
+
+	if (inside) {
+		/* Move first: a realloc below would leave `data` dangling. */
+		memmove(c->rbuf, data, len);
+		data = c->rbuf;
+	}
+	if (rp_mqtt_frame_parse(data, len, rp_client_version(c->client),
+				rp_client_max_packet(c->client), &f, &need) == RP_NEED_MORE &&
+	    f.total > len && need > 0) {
+		want = f.total;
+	}
+	if (c->rcap < want) {
+		p = rp_realloc(NULL, c->rbuf, want);
+		if (p == NULL) {
+			return 0;
+		}
+		c->rbuf = p;
+		c->rcap = want;
+	}
+	if (!inside) {
+		memcpy(c->rbuf, data, len);
+	}
+	c->rlen = len;
+	return 1;
+}
+
+/* Feeds data[0 .. len) to the core; keeps what it did not consume. */
+static int feed(netconn *c, const uint8_t *data, size_t len)
+{
+	rp_server *s = c->srv;
+	uint64_t now = rp_loop_now(s->loop);
+	size_t used = 0;
+	rp_status st = rp_client_input(c->client, data, len, &used, now);
+
+	if (st != RP_OK) {
+		c->closing = 1;
+		c->rlen = 0;
+	} else if (used < len) {
+		if (!keep_tail(c, data + used, len - used)) {
+			return 0;
+		}
+	} else {
+		c->rlen = 0;
+	}
+	if (c->rlen == 0 && c->rbuf != NULL) {
+		/* Released while idle: most connections hold no receive buffer. */
+		rp_free(NULL, c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	}
+	if (st == RP_OK) {
+		c->throttled = rp_client_throttled_until(c->client) > now;
+		if (rp_client_pending(c->client) >= s->o.out_pause_bytes) {
+			c->paused = 1; /* back pressure: stop reading this client */
+		}
+		arm_client_timer(c);
+	}
+	return 1;
+}
+
+/*
+ * Feeds the core what is buffered (a throttled packet waits in rbuf), then
+ * reads more into the server's scratch buffer, until the transport has
+ * nothing, reading stops (output back pressure, device over its rate) or
+ * this pass's budget is spent. Returns 0 if the connection died.
  */
 static int do_read(netconn *c)
 {
 	rp_server *s = c->srv;
 	size_t budget = READ_BUDGET;
 
-	for (;;) {
-		size_t cap = (size_t)rp_client_max_packet(c->client) + 64u, n = 0, used = 0;
-		uint64_t now = rp_loop_now(s->loop);
+	if (c->rlen > 0 && !feed(c, c->rbuf, c->rlen)) {
+		return 0;
+	}
+	while (reading(c)) {
+		size_t n = 0;
 		rp_status st;
 
-		if (c->rlen > 0) {
-			st = rp_client_input(c->client, c->rbuf, c->rlen, &used, now);
-			memmove(c->rbuf, c->rbuf + used, c->rlen - used);
-			c->rlen -= used;
-			if (st != RP_OK) {
-				c->closing = 1;
-				return 1;
-			}
-			c->throttled = rp_client_throttled_until(c->client) > now;
-			if (rp_client_pending(c->client) >= s->o.out_pause_bytes) {
-				c->paused = 1; /* back pressure: stop reading this client */
-			}
-			arm_client_timer(c);
-			if (!reading(c)) {
-				return 1;
-			}
-		}
-		if (c->rcap < cap) {
-			uint8_t *p = rp_realloc(NULL, c->rbuf, cap);
-
-			if (p == NULL) {
-				return 0;
-			}
-			c->rbuf = p;
-			c->rcap = cap;
-		}
-		if (c->rlen == c->rcap) {
-			return 0; /* cannot happen: the core refuses packets above its maximum */
-		}
 		if (budget == 0) {
 			/*
 			 * Fairness: one connection gets READ_BUDGET bytes per pass, then
-			 * the others have their turn. What is left (in rbuf, or
-			 * decrypted inside TLS) does not wake the fd: continue from the
-			 * timer on the next pass.
+			 * the others have their turn. What is left (decrypted inside
+			 * TLS) does not wake the fd: continue from the timer.
 			 */
 			(void)rp_timer_start(s->loop, &c->timer, 0, on_conn_timer, c);
 			return 1;
 		}
-		st = rp_conn_read(c->t, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
+		st = rp_conn_read(c->t, s->scratch, sizeof(s->scratch), &n);
 		if (st == RP_NEED_MORE) {
 			return 1;
 		}
 		if (st != RP_OK) {
 			return 0;
 		}
-		c->rlen += n;
 		budget = n < budget ? budget - n : 0;
+		if (c->rlen > 0) {
+			/* Complete the partial packet: append, then feed it all. */
+			if (c->rcap < c->rlen + n) {
+				uint8_t *p = rp_realloc(NULL, c->rbuf, c->rlen + n);
+
+				if (p == NULL) {
+					return 0;
+				}
+				c->rbuf = p;
+				c->rcap = c->rlen + n;
+			}
+			memcpy(c->rbuf + c->rlen, s->scratch, n);
+			c->rlen += n;
+			if (!feed(c, c->rbuf, c->rlen)) {
+				return 0;
+			}
+		} else if (!feed(c, s->scratch, n)) {
+			return 0;
+		}
 	}
+	return 1;
 }
 
 static void on_conn_io(rp_loop *loop, int fd, unsigned events, void *arg)

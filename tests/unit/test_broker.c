@@ -795,6 +795,29 @@ static void test_device_rate_slowed_then_disconnected(void **state)
 	close_client(e, &svc);
 }
 
+/* The plain development listener: the client id is the identity, held to CN rules. */
+static void test_plain_listener_identity(void **state)
+{
+	env *e = *state;
+	tclient t;
+
+	client_open(e, &t, "", "device");
+	assert_int_equal(connect_as(e, &t, RP_MQTT_V5, "d/x", 1, 0), RP_E_CLOSED);
+	assert_int_equal(expect_connack(e, &t, NULL), RP_MQTT_RC_CLIENT_ID_INVALID);
+	close_client(e, &t);
+	client_open(e, &t, "", "device");
+	assert_int_equal(connect_as(e, &t, RP_MQTT_V5, "", 1, 0), RP_E_CLOSED);
+	assert_int_equal(expect_connack(e, &t, NULL), RP_MQTT_RC_CLIENT_ID_INVALID);
+	close_client(e, &t);
+	client_open(e, &t, "", "device");
+	assert_int_equal(connect_as(e, &t, RP_MQTT_V5, "dev-a", 1, 0), RP_OK);
+	assert_int_equal(expect_connack(e, &t, NULL), 0);
+	/* The device ACL applies to that identity. */
+	assert_int_equal(subscribe(e, &t, "d/dev-a/#", 0), 0);
+	assert_int_equal(subscribe(e, &t, "d/dev-b/#", 0), RP_MQTT_RC_NOT_AUTHORIZED);
+	close_client(e, &t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -820,6 +843,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shared_subscription_once_per_group, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_role_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plain_listener_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_rate_slowed_then_disconnected, setup,
 						teardown),
 	};
