@@ -330,9 +330,9 @@ static void machine_jiffies(unsigned long long *busy, unsigned long long *total)
 typedef struct usage {
 	double self, broker;
 	unsigned long long busy, total;
-} usage;
+} cpu_usage;
 
-static void usage_sample(const run *r, usage *u)
+static void usage_sample(const run *r, cpu_usage *u)
 {
 	u->self = cpu_seconds();
 	u->broker = r->o.watch_pid != 0 ? proc_cpu_seconds(r->o.watch_pid) : -1.0;
@@ -343,7 +343,7 @@ static void usage_sample(const run *r, usage *u)
  * " cpu=A broker_cpu=B machine_busy=C": this process and the broker in % of
  * one core, the whole machine in % of all its cores (-1: unknown).
  */
-static void usage_print(const usage *a, const usage *b, double secs)
+static void usage_print(const cpu_usage *a, const cpu_usage *b, double secs)
 {
 	double broker = -1.0, machine = -1.0;
 
@@ -1998,7 +1998,7 @@ static int run_handshakes(run *r)
 	const opts *o = &r->o;
 	uint64_t ok = 0, failed = 0, timeouts = 0, reused = 0, warm_ok = 0, warm_failed = 0;
 	uint64_t start, end;
-	usage u0, u1;
+	cpu_usage u0, u1;
 	double secs;
 
 	if (!start_workers(r)) {
@@ -2043,7 +2043,7 @@ static int run_throughput(run *r)
 	const opts *o = &r->o;
 	uint64_t sent = 0, acked = 0, received = 0, in_win = 0, failed = 0, lat_max = 0;
 	uint64_t *hist = calloc(HIST_BUCKETS, sizeof(*hist));
-	usage u0, u1;
+	cpu_usage u0, u1;
 	uint64_t start, end;
 	double secs;
 	int rc = 1;

@@ -320,6 +320,10 @@ void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retai
 	s->q_tail = d;
 	s->queue_len++;
 	s->queue_bytes += m->size;
+	if (s->queue_len > b->lim.max_queued_messages / 4u * 3u ||
+	    s->queue_bytes > b->lim.max_queued_bytes / 4u * 3u) {
+		b->pressure = 1; /* the publisher will be slowed (client.c) */
+	}
 	if (s->client != NULL) {
 		rp__client_pump(s->client);
 	}

@@ -24,6 +24,9 @@
 
 enum { CS_WAIT_CONNECT, CS_CONNECTED, CS_CLOSING };
 
+/* How long a publisher is not read when its messages fill a subscriber's queue. */
+#define BACKPRESSURE_PAUSE_MS 20u
+
 /* Output above this stops pumping queued deliveries (slow reader). */
 #define OUT_HIGH_WATER (256u * 1024u)
 
@@ -791,8 +794,17 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 	if (p->retain && rp__retain(b, m) != RP_OK) {
 		rp_log(RP_LOG_ERROR, "broker", "out of memory: retained message not stored");
 	}
+	b->pressure = 0;
 	rp__route(b, m, s);
 	rp__msg_unref(m);
+	if (b->pressure) {
+		/*
+		 * Back pressure: a subscriber's queue is filling up. The publisher
+		 * is not read for a moment, so subscribers drain before the queue
+		 * bound has to refuse anything.
+		 */
+		c->throttled_until = b->now_ms + BACKPRESSURE_PAUSE_MS;
+	}
 	if (p->qos == 1) {
 		return puback(c, RP_MQTT_PUBACK, p->packet_id, 0);
 	}
@@ -1117,8 +1129,8 @@ rp_status rp_client_input(rp_client *c, const uint8_t *buf, size_t len, size_t *
 		} else {
 			st = handle_packet(c, &pkt, n);
 		}
-		if (st != RP_OK) {
-			break;
+		if (st != RP_OK || c->throttled_until > now_ms) {
+			break; /* closing, or slowed: the rest waits */
 		}
 	}
 	*used = c->state == CS_CLOSING ? len : pos;

@@ -81,6 +81,7 @@ struct rp_broker {
 	rp_map *by_addr;  /* address -> rp_counters */
 	rp_counters totals;
 	uint64_t now_ms;
+	int pressure; /* set by a delivery that left a queue above 3/4 of its bound */
 };
 
 /* ---- messages (msg.c) ---- */

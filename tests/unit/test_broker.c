@@ -818,6 +818,32 @@ static void test_plain_listener_identity(void **state)
 	close_client(e, &t);
 }
 
+/* A publisher whose messages fill a subscriber's queue is slowed. */
+static void test_backpressure_slows_publisher(void **state)
+{
+	env *e = *state;
+	tclient dev, svc;
+	int i;
+
+	client_open(e, &dev, "dev-a", "device");
+	assert_int_equal(connect_as(e, &dev, RP_MQTT_V5, "dev-a", 1, 600), RP_OK);
+	assert_int_equal(expect_connack(e, &dev, NULL), 0);
+	assert_int_equal(subscribe(e, &dev, "d/dev-a/cmd/#", 1), 1);
+	close_client(e, &dev); /* offline: its queue (bound 8) fills */
+	open_connected(e, &svc, "ops", "commander", RP_MQTT_V5);
+	for (i = 0; i < 7; i++) {
+		assert_int_equal(publish(e, &svc, "d/dev-a/cmd/x", "p", 1, (uint16_t)(i + 1), 0),
+				 RP_OK);
+		/* Above 3/4 of the bound (more than 6 of 8): the publisher is paused. */
+		if (i < 6) {
+			assert_int_equal(rp_client_throttled_until(svc.c), 0);
+		}
+	}
+	assert_int_equal(rp_client_throttled_until(svc.c), e->now + 20u);
+	assert_int_equal(rp_broker_totals(e->b)->dropped_qos12, 0);
+	close_client(e, &svc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -844,6 +870,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_role_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_listener_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure_slows_publisher, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_rate_slowed_then_disconnected, setup,
 						teardown),
 	};
