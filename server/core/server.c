@@ -37,6 +37,9 @@
 
 enum { PH_HANDSHAKE, PH_MQTT, PH_CLOSING };
 
+/* How often the broker's totals are logged (when they changed). */
+#define STATS_PERIOD_MS 60000u
+
 /* Bytes read from one connection per loop pass before the others get a turn. */
 #define READ_BUDGET (64u * 1024u)
 
@@ -62,6 +65,7 @@ struct rp_server {
 	rp_map *per_addr;             /* address -> addr_state */
 	uint8_t scratch[READ_BUDGET]; /* every read lands here first */
 	rp_timer tick;
+	uint64_t next_stats_ms, last_stats_sum;
 	int draining;
 	uint64_t drain_deadline;
 };
@@ -717,12 +721,42 @@ static void on_accept(rp_loop *loop, int lfd, unsigned events, void *arg)
 	}
 }
 
+/*
+ * Once a minute, the broker's totals when a refusal or drop happened since
+ * the last line: counted is not enough, an operator must see it.
+ */
+static void log_totals(rp_server *s, uint64_t now)
+{
+	const rp_counters *t = rp_broker_totals(s->broker);
+	uint64_t sum = t->connect_refused + t->acl_denied + t->protocol_errors + t->dropped_qos0 +
+		       t->dropped_qos12 + t->rate_exceeded;
+
+	if (now < s->next_stats_ms) {
+		return;
+	}
+	s->next_stats_ms = now + STATS_PERIOD_MS;
+	if (sum == s->last_stats_sum) {
+		return;
+	}
+	s->last_stats_sum = sum;
+	rp_log(RP_LOG_INFO, "stats",
+	       "connections %zu; totals: connects %llu, refused %llu, acl denied %llu, protocol "
+	       "errors %llu, rate exceeded %llu, dropped qos0 %llu, refused qos1/2 %llu, msgs in "
+	       "%llu, out %llu",
+	       s->nconns, (unsigned long long)t->connects, (unsigned long long)t->connect_refused,
+	       (unsigned long long)t->acl_denied, (unsigned long long)t->protocol_errors,
+	       (unsigned long long)t->rate_exceeded, (unsigned long long)t->dropped_qos0,
+	       (unsigned long long)t->dropped_qos12, (unsigned long long)t->msgs_in,
+	       (unsigned long long)t->msgs_out);
+}
+
 static void on_tick(rp_loop *loop, void *arg)
 {
 	rp_server *s = arg;
 
 	rp_broker_tick(s->broker, rp_loop_now(loop));
 	addr_sweep(s);
+	log_totals(s, rp_loop_now(loop));
 	if (s->draining && (s->nconns == 0 || rp_loop_now(loop) >= s->drain_deadline)) {
 		rp_loop_stop(loop);
 		return;
