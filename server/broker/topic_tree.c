@@ -37,6 +37,7 @@
  *   '#'. Its only write is the atomic rotation counter of a shared group.
  */
 #include "broker/topic_tree.h"
+#include "util/siphash.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -131,71 +132,12 @@ struct level {
 };
 
 /* ------------------------------------------------------------------------
- * SipHash-1-3 (Aumasson and Bernstein), keyed per tree
+ * Hashing: SipHash-1-3 keyed per tree (util/siphash.h)
  * ------------------------------------------------------------------------ */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-	do {                                                                                       \
-		v0 += v1;                                                                          \
-		v1 = ROTL(v1, 13);                                                                 \
-		v1 ^= v0;                                                                          \
-		v0 = ROTL(v0, 32);                                                                 \
-		v2 += v3;                                                                          \
-		v3 = ROTL(v3, 16);                                                                 \
-		v3 ^= v2;                                                                          \
-		v0 += v3;                                                                          \
-		v3 = ROTL(v3, 21);                                                                 \
-		v3 ^= v0;                                                                          \
-		v2 += v1;                                                                          \
-		v1 = ROTL(v1, 17);                                                                 \
-		v1 ^= v2;                                                                          \
-		v2 = ROTL(v2, 32);                                                                 \
-	} while (0)
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--) {
-		v = (v << 8) | p[i];
-	}
-	return v;
-}
-
-static uint64_t siphash13(uint64_t k0, uint64_t k1, const uint8_t *p, size_t len)
-{
-	uint64_t v0 = 0x736f6d6570736575ull ^ k0;
-	uint64_t v1 = 0x646f72616e646f6dull ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ull ^ k0;
-	uint64_t v3 = 0x7465646279746573ull ^ k1;
-	uint64_t m, b = (uint64_t)len << 56;
-	size_t i, tail = len & 7u;
-
-	for (i = 0; i + 8u <= len; i += 8u) {
-		m = le64(p + i);
-		v3 ^= m;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (m = 0; tail > 0; tail--) {
-		m |= (uint64_t)p[i + tail - 1u] << (8u * (tail - 1u));
-	}
-	b |= m;
-	v3 ^= b;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 static uint64_t hash_bytes(const rp_tree *t, const uint8_t *p, size_t len)
 {
-	return siphash13(t->k0, t->k1, p, len);
+	return rp_siphash13(t->k0, t->k1, p, len);
 }
 
 static uint64_t hash_owner(const rp_tree *t, const void *subscriber)
@@ -1201,8 +1143,8 @@ rp_tree *rp__tree_new_seeded(rp_budget *b, const rp_mqtt_limits *lim, const uint
 		rp_mqtt_limits_default(&t->lim);
 	}
 	(void)rp_mqtt_limits_clamp(&t->lim);
-	t->k0 = le64(key);
-	t->k1 = le64(key + 8);
+	t->k0 = rp_le64(key);
+	t->k1 = rp_le64(key + 8);
 	t->nodes = 1;
 	return t;
 }

@@ -32,6 +32,7 @@
 
 #include "util/alloc.h"
 #include "util/file.h"
+#include "util/log.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define RP_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -215,37 +216,10 @@ static void say(struct ps *ps, unsigned line, const char *fmt, ...)
 	ps->report(ps->ctx, ps->name, line, msg);
 }
 
-/*
- * Writes s[0 .. n) for a message into out (at least QUOTE_MAX * 4 + 4
- * bytes): at most QUOTE_MAX input bytes, anything outside printable ASCII
- * as \xNN, a backslash as \\, and "..." if cut.
- */
+/* A value echoed in a message: at most QUOTE_MAX bytes, escaped (util/log.h). */
 static void quote(char *out, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, o = 0;
-
-	for (i = 0; i < n && i < QUOTE_MAX; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
-			out[o++] = (char)ch;
-		} else if (ch == '\\') {
-			out[o++] = '\\';
-			out[o++] = '\\';
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15u];
-		}
-	}
-	if (i < n) {
-		out[o++] = '.';
-		out[o++] = '.';
-		out[o++] = '.';
-	}
-	out[o] = '\0';
+	rp_quote(out, s, n, QUOTE_MAX);
 }
 
 #define QUOTE_BUF (QUOTE_MAX * 4u + 4u)

@@ -50,36 +50,55 @@ void rp_log(rp_log_level level, const char *component, const char *fmt, ...)
 	(void)!write(2, line, (size_t)n);
 }
 
-const char *rp_log_escape(char *out, size_t cap, const uint8_t *in, size_t len)
+/*
+ * The one escaping loop: at most max_in bytes of s, output within cap
+ * (cap >= 4: room for "..." and the NUL), "..." when either limit cut it.
+ */
+static const char *escape(char *out, size_t cap, const uint8_t *s, size_t n, size_t max_in)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0, i;
+	size_t i, o = 0;
 
+	for (i = 0; i < n && i < max_in; i++) {
+		uint8_t ch = s[i];
+		size_t need = (ch >= 0x20u && ch < 0x7Fu) ? (ch == '\\' ? 2u : 1u) : 4u;
+
+		if (o + need > cap - 4u) {
+			break;
+		}
+		if (need == 1u) {
+			out[o++] = (char)ch;
+		} else if (need == 2u) {
+			out[o++] = '\\';
+			out[o++] = '\\';
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15u];
+		}
+	}
+	if (i < n) {
+		out[o++] = '.';
+		out[o++] = '.';
+		out[o++] = '.';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+const char *rp_log_escape(char *out, size_t cap, const uint8_t *in, size_t len)
+{
 	if (cap < 4u) {
 		if (cap > 0) {
 			out[0] = '\0';
 		}
 		return out;
 	}
-	for (i = 0; i < len; i++) {
-		uint8_t c = in[i];
-		size_t need = (c >= 0x20u && c < 0x7Fu && c != '\\') ? 1u : 4u;
+	return escape(out, cap, in, len, SIZE_MAX);
+}
 
-		if (o + need > cap - 4u) {
-			out[o++] = '.';
-			out[o++] = '.';
-			out[o++] = '.';
-			break;
-		}
-		if (need == 1u) {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15u];
-		}
-	}
-	out[o] = '\0';
-	return out;
+const char *rp_quote(char *out, const char *s, size_t n, size_t max_in)
+{
+	return escape(out, max_in * 4u + 4u, (const uint8_t *)s, n, max_in);
 }

@@ -23,9 +23,17 @@ void rp_log(rp_log_level level, const char *component, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /*
- * Copies untrusted bytes into out as printable ASCII, escaping everything
- * else as \xHH, truncating with "..." to fit cap (cap >= 4). Returns out.
+ * Copies untrusted bytes into out as printable ASCII (a backslash as \\,
+ * anything else as \xHH), truncating with "..." to fit cap (cap >= 4).
+ * Returns out.
  */
 const char *rp_log_escape(char *out, size_t cap, const uint8_t *in, size_t len);
+
+/*
+ * Writes s[0 .. n) for a diagnostic message into out, which MUST hold
+ * max_in * 4 + 4 bytes: at most max_in input bytes, printable ASCII as is,
+ * a backslash as \\, anything else as \xNN, and "..." if cut. Returns out.
+ */
+const char *rp_quote(char *out, const char *s, size_t n, size_t max_in);
 
 #endif /* RP_SERVER_LOG_H */

@@ -8,6 +8,7 @@
  * Iteration walks buckets in order (see rp_map_next()).
  */
 #include "map.h"
+#include "siphash.h"
 
 #include <errno.h>
 #include <string.h>
@@ -26,7 +27,7 @@ struct rp_map {
 	entry **buckets;
 	size_t nbuckets; /* power of two */
 	size_t count;
-	uint8_t seed[16];
+	uint64_t k0, k1; /* the SipHash key, random per map */
 };
 
 rp_status rp_random(void *buf, size_t n)
@@ -48,71 +49,9 @@ rp_status rp_random(void *buf, size_t n)
 	return RP_OK;
 }
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-	do {                                                                                       \
-		v0 += v1;                                                                          \
-		v1 = ROTL(v1, 13);                                                                 \
-		v1 ^= v0;                                                                          \
-		v0 = ROTL(v0, 32);                                                                 \
-		v2 += v3;                                                                          \
-		v3 = ROTL(v3, 16);                                                                 \
-		v3 ^= v2;                                                                          \
-		v0 += v3;                                                                          \
-		v3 = ROTL(v3, 21);                                                                 \
-		v3 ^= v0;                                                                          \
-		v2 += v1;                                                                          \
-		v1 = ROTL(v1, 17);                                                                 \
-		v1 ^= v2;                                                                          \
-		v2 = ROTL(v2, 32);                                                                 \
-	} while (0)
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--) {
-		v = (v << 8) | p[i];
-	}
-	return v;
-}
-
-uint64_t rp_siphash(const uint8_t key[16], const void *data, size_t len)
-{
-	const uint8_t *in = data;
-	uint64_t k0 = le64(key), k1 = le64(key + 8);
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
-	uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
-	uint64_t v3 = 0x7465646279746573ULL ^ k1;
-	uint64_t b = (uint64_t)len << 56;
-	size_t i, tail = len & 7u;
-
-	for (i = 0; i + 8u <= len; i += 8u) {
-		uint64_t m = le64(in + i);
-
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t t = 0; t < tail; t++) {
-		b |= (uint64_t)in[i + t] << (8u * t);
-	}
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
 rp_map *rp_map_new(rp_budget *b)
 {
+	uint8_t seed[16];
 	rp_map *m = rp_calloc(b, 1, sizeof(*m));
 
 	if (m == NULL) {
@@ -121,11 +60,14 @@ rp_map *rp_map_new(rp_budget *b)
 	m->budget = b;
 	m->nbuckets = 16;
 	m->buckets = rp_calloc(b, m->nbuckets, sizeof(*m->buckets));
-	if (m->buckets == NULL || rp_random(m->seed, sizeof(m->seed)) != RP_OK) {
+	if (m->buckets == NULL || rp_random(seed, sizeof(seed)) != RP_OK) {
 		rp_free(b, m->buckets);
 		rp_free(b, m);
 		return NULL;
 	}
+	m->k0 = rp_le64(seed);
+	m->k1 = rp_le64(seed + 8);
+	rp_wipe(seed, sizeof(seed));
 	return m;
 }
 
@@ -165,7 +107,7 @@ static entry **find(const rp_map *m, const void *key, size_t len, uint64_t h)
 
 void *rp_map_get(const rp_map *m, const void *key, size_t len)
 {
-	entry **pp = find(m, key, len, rp_siphash(m->seed, key, len));
+	entry **pp = find(m, key, len, rp_siphash13(m->k0, m->k1, key, len));
 
 	return *pp != NULL ? (*pp)->value : NULL;
 }
@@ -198,7 +140,7 @@ static void grow(rp_map *m)
 
 rp_status rp_map_put(rp_map *m, const void *key, size_t len, void *value, void **old)
 {
-	uint64_t h = rp_siphash(m->seed, key, len);
+	uint64_t h = rp_siphash13(m->k0, m->k1, key, len);
 	entry **pp = find(m, key, len, h);
 	entry *e;
 
@@ -236,7 +178,7 @@ rp_status rp_map_put(rp_map *m, const void *key, size_t len, void *value, void *
 
 void *rp_map_del(rp_map *m, const void *key, size_t len)
 {
-	entry **pp = find(m, key, len, rp_siphash(m->seed, key, len));
+	entry **pp = find(m, key, len, rp_siphash13(m->k0, m->k1, key, len));
 	entry *e = *pp;
 	void *v;
 

@@ -5,7 +5,7 @@
  * - Keys are copied into the map; values are the caller's pointers, never
  *   freed by the map.
  * - Keys come from peers (client ids, topics, addresses), so the hash is
- *   SipHash-2-4 under a random per-map key: a peer cannot choose keys that
+ *   SipHash-1-3 (util/siphash.h) under a random per-map key: a peer cannot choose keys that
  *   collide and turn lookups into linear scans.
  * - Not thread-safe: the owner serialises access.
  * - Allocation goes through server/util/alloc.h, charged to the map's
@@ -48,9 +48,6 @@ size_t rp_map_count(const rp_map *m);
  * 0 at the end. The map MUST NOT be changed during an iteration.
  */
 int rp_map_next(const rp_map *m, size_t *cursor, const void **key, size_t *len, void **value);
-
-/* SipHash-2-4 of data under a 16-byte key (exposed for other tables). */
-uint64_t rp_siphash(const uint8_t key[16], const void *data, size_t len);
 
 /* Fills buf with n random bytes from the kernel. RP_OK or RP_E_IO. */
 rp_status rp_random(void *buf, size_t n);
