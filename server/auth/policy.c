@@ -326,11 +326,6 @@ static void quote(char *out, const char *s, size_t n)
 	rp_quote(out, s, n, QUOTE_MAX);
 }
 
-static int is_blank(char ch)
-{
-	return ch == ' ' || ch == '\t';
-}
-
 static int word_is(const char *s, size_t n, const char *w)
 {
 	return strlen(w) == n && memcmp(s, w, n) == 0;
@@ -545,42 +540,25 @@ static void add_rule(struct pp *pp, int publish, const char *s, size_t n, size_t
 static void parse_line(struct pp *pp, const char *s, size_t n, size_t buf_len)
 {
 	char q[QUOTE_BUF];
-	size_t i = 0, w, wl, rest;
+	const char *why;
+	rp_line l;
+	int r = rp_line_split(s, n, &l, &why);
 
-	if (memchr(s, '\0', n) != NULL) {
-		say(pp, pp->line, "line holds a NUL byte");
+	if (r < 0) {
+		say(pp, pp->line, "%s", why);
 		return;
 	}
-	if (!rp_mqtt_utf8_valid((const uint8_t *)s, n)) {
-		say(pp, pp->line, "line is not valid UTF-8");
+	if (r == 0) {
 		return;
 	}
-	while (i < n && is_blank(s[i])) {
-		i++;
-	}
-	if (i == n || s[i] == '#') {
-		return;
-	}
-	w = i;
-	while (i < n && !is_blank(s[i])) {
-		i++;
-	}
-	wl = i - w;
-	while (i < n && is_blank(s[i])) {
-		i++;
-	}
-	rest = i;
-	while (n > rest && is_blank(s[n - 1u])) {
-		n--;
-	}
-	if (word_is(s + w, wl, "role")) {
-		start_role(pp, s + rest, n - rest);
-	} else if (word_is(s + w, wl, "publish")) {
-		add_rule(pp, 1, s + rest, n - rest, buf_len);
-	} else if (word_is(s + w, wl, "subscribe")) {
-		add_rule(pp, 0, s + rest, n - rest, buf_len);
+	if (word_is(l.word, l.word_len, "role")) {
+		start_role(pp, l.rest, l.rest_len);
+	} else if (word_is(l.word, l.word_len, "publish")) {
+		add_rule(pp, 1, l.rest, l.rest_len, buf_len);
+	} else if (word_is(l.word, l.word_len, "subscribe")) {
+		add_rule(pp, 0, l.rest, l.rest_len, buf_len);
 	} else {
-		quote(q, s + w, wl);
+		quote(q, l.word, l.word_len);
 		say(pp, pp->line, "unknown directive '%s' (expected role, publish or subscribe)",
 		    q);
 	}

@@ -265,11 +265,6 @@ static void fmt_value(char *out, size_t cap, enum kind kind, uint64_t v)
  * Values
  * ------------------------------------------------------------------------ */
 
-static int is_blank(char ch)
-{
-	return ch == ' ' || ch == '\t';
-}
-
 static int is_digit(char ch)
 {
 	return ch >= '0' && ch <= '9';
@@ -697,44 +692,26 @@ static void parse_line(struct ps *ps, const char *s, size_t n)
 {
 	char val[RP_LIMIT_CONFIG_LINE_LEN + 1u];
 	char q[QUOTE_BUF];
-	size_t i = 0, kstart, klen, vstart;
+	const char *why;
 	enum key_id id;
-	int found;
+	rp_line l;
+	int found, r = rp_line_split(s, n, &l, &why);
 
-	if (memchr(s, '\0', n) != NULL) {
-		say(ps, ps->line, "line holds a NUL byte");
+	if (r < 0) {
+		say(ps, ps->line, "%s", why);
 		return;
 	}
-	if (!rp_mqtt_utf8_valid((const uint8_t *)s, n)) {
-		say(ps, ps->line, "line is not valid UTF-8");
+	if (r == 0) {
 		return;
 	}
-	while (i < n && is_blank(s[i])) {
-		i++;
-	}
-	if (i == n || s[i] == '#') {
-		return;
-	}
-	kstart = i;
-	while (i < n && !is_blank(s[i])) {
-		i++;
-	}
-	klen = i - kstart;
-	while (i < n && is_blank(s[i])) {
-		i++;
-	}
-	vstart = i;
-	while (n > vstart && is_blank(s[n - 1u])) {
-		n--;
-	}
-	found = find_key(s + kstart, klen);
+	found = find_key(l.word, l.word_len);
 	if (found < 0) {
-		quote(q, s + kstart, klen);
+		quote(q, l.word, l.word_len);
 		say(ps, ps->line, "unknown key '%s'", q);
 		return;
 	}
 	id = (enum key_id)found;
-	if (vstart == n) {
+	if (l.rest_len == 0) {
 		say(ps, ps->line, "%s: missing value", keys[id].name);
 		ps->bad[id] = 1;
 		return;
@@ -746,8 +723,8 @@ static void parse_line(struct ps *ps, const char *s, size_t n)
 		return;
 	}
 	ps->set_at[id] = ps->line;
-	memcpy(val, s + vstart, n - vstart);
-	val[n - vstart] = '\0';
+	memcpy(val, l.rest, l.rest_len);
+	val[l.rest_len] = '\0';
 
 	switch (keys[id].kind) {
 	case K_PATH:
