@@ -18,23 +18,27 @@
  *               broker that never resumes shows it.
  *   throughput  one subscriber (--sub-cert, a service identity) subscribed to
  *               d/+/bench, then --publishers devices publishing to
- *               d/{id}/bench, QoS --qos 0 (as fast as the broker reads) or 1
- *               (each keeps --window messages unacknowledged), payloads of
+ *               d/{id}/bench, QoS --qos 0 (as fast as the broker takes them)
+ *               or 1 (each keeps --window messages unacknowledged), payloads of
  *               --payload bytes carrying the publisher and a send timestamp.
  *               Closed loop: a publisher also keeps at most --e2e-window
  *               messages that the subscriber has not received yet, so the
  *               broker runs at the rate it can sustain instead of filling
  *               (and, when full, dropping from) the subscriber's queue;
- *               --e2e-window 0 is the open loop. After --warmup
- *               seconds, counts for --duration seconds the messages the
- *               subscriber receives and their latency (p50, p99, p99.9).
+ *               --e2e-window 0 is the open loop. After --warmup seconds,
+ *               counts for --duration seconds the messages the subscriber
+ *               receives and their latency (p50, p99, p99.9), measured at the
+ *               subscriber against the send time in the payload.
  *   idle        opens --count connections (CONNECT with --keepalive), at most
  *               --concurrency handshakes at a time, prints "ready ..." when
  *               all are open, and holds them for --hold seconds or until
  *               SIGTERM. The script measures the broker's memory meanwhile.
  *
  * Results: one line of key=value pairs on stdout (idle: a "ready" line
- * first); diagnostics on stderr (the first MAX_LOGGED failures).
+ * first); diagnostics on stderr (the first MAX_LOGGED failures). With
+ * --watch-pid, the line also gives the broker's CPU use during the window
+ * and how busy the whole machine was, so that a figure taken while other
+ * work ran on the machine can be recognised.
  *
  * Implementation notes
  * - Identities. Every device has its own certificate, minted here at start
@@ -49,8 +53,10 @@
  *   SSL_CTX and connections; they share only the run's phase and times
  *   (atomics written by the main thread) and a few counters. A connection
  *   is a state machine: TCP, TLS, CONNACK, (SUBACK), READY, CLOSING.
- *   Failures are recorded in the connection (what, why) and acted on by
- *   the event dispatcher only, which alone frees connections.
+ *   A step that fails records why in the connection (what, why) and
+ *   returns ST_FAIL; the connection is then counted and freed by the
+ *   worker's loop (conn_after, the deadline check, the final close), never
+ *   inside a handler that still uses it.
  * - MQTT goes through the codec of lib/: every packet sent is made by
  *   rp_mqtt_encode() (a PUBLISH once per publisher, as a template whose
  *   packet identifier and payload are then patched), every packet received
@@ -99,6 +105,7 @@
 #define DRAIN_NS     (3000u * MS)   /* after a phase, for connections in flight */
 #define SETUP_NS     (60000u * MS)  /* subscriber and publishers connected */
 #define IDLE_OPEN_NS (180000u * MS) /* idle: every connection opened */
+#define RETRY_NS     (10u * MS)     /* a slot waits this long after a failure */
 #define TICK_NS      (50u * MS)     /* deadline checks */
 #define QOS0_BATCH   (32u * 1024u)  /* bytes of PUBLISH queued per write */
 #define STAMP_LEN    16u            /* payload: publisher, sequence, send time (ns) */
@@ -211,8 +218,9 @@ struct worker {
 	enum phase phase;
 	conn **slots;
 	unsigned nslots;
-	unsigned first; /* handshake modes: global slot index of slots[0]; idle: ids[first] */
-	unsigned *iter; /* handshake modes: connections started per slot */
+	unsigned first;     /* handshake modes: global slot index of slots[0]; idle: ids[first] */
+	unsigned *iter;     /* handshake modes: connections started per slot */
+	uint64_t *retry_at; /* handshake modes: not before this after a failure */
 	unsigned live;
 	unsigned in_flight; /* idle: handshakes not yet ready */
 	unsigned next_open; /* idle: next slot to open */
@@ -327,7 +335,7 @@ static void machine_jiffies(unsigned long long *busy, unsigned long long *total)
 }
 
 /* What --watch-pid reports: samples at the start and at the end of the window. */
-typedef struct usage {
+typedef struct cpu_usage {
 	double self, broker;
 	unsigned long long busy, total;
 } cpu_usage;
@@ -848,6 +856,7 @@ static void conn_fail(conn *c)
 		} else {
 			w->failed++;
 		}
+		w->retry_at[c->slot] = now_ns() + RETRY_NS;
 		break;
 	case K_IDLE:
 		if (c->state == S_READY) {
@@ -865,9 +874,7 @@ static void conn_fail(conn *c)
 		}
 		break;
 	}
-	if (c->kind != K_IDLE || c->state != S_READY || w->phase < PH_END) {
-		log_failure(c);
-	}
+	log_failure(c);
 	conn_free(c);
 }
 
@@ -1660,7 +1667,7 @@ static void tick_handshakes(worker *w, uint64_t now)
 	for (unsigned s = 0; s < w->nslots; s++) {
 		unsigned g = w->first + s, j;
 
-		if (w->slots[s] != NULL) {
+		if (w->slots[s] != NULL || now < w->retry_at[s]) {
 			continue;
 		}
 		if (w->phase == PH_WARM) {
@@ -1882,7 +1889,8 @@ static int worker_init(run *r, unsigned i)
 	}
 	w->slots = calloc(w->nslots + 1u, sizeof(*w->slots));
 	w->iter = calloc(w->nslots + 1u, sizeof(*w->iter));
-	return w->slots != NULL && w->iter != NULL;
+	w->retry_at = calloc(w->nslots + 1u, sizeof(*w->retry_at));
+	return w->slots != NULL && w->iter != NULL && w->retry_at != NULL;
 }
 
 static void worker_free(worker *w)
@@ -1896,6 +1904,7 @@ static void worker_free(worker *w)
 	SSL_CTX_free(w->ctx);
 	free(w->slots);
 	free(w->iter);
+	free(w->retry_at);
 }
 
 static int start_workers(run *r)

@@ -227,12 +227,8 @@ session *rp__session_create(rp_broker *b, const char *client_id, size_t len)
 	}
 	memcpy(s->client_id, client_id, len);
 	s->client_id_len = len;
-	s->inflight = rp_calloc(NULL, b->lim.max_inflight, sizeof(*s->inflight));
-	s->rx_qos2 = rp_calloc(NULL, b->lim.receive_max, sizeof(*s->rx_qos2));
-	if (s->inflight == NULL || s->rx_qos2 == NULL ||
-	    rp_map_put(b->sessions, client_id, len, s, NULL) != RP_OK) {
-		rp_free(NULL, s->inflight);
-		rp_free(NULL, s->rx_qos2);
+	/* The in-flight window and the QoS 2 ids come with the first use (client.c). */
+	if (rp_map_put(b->sessions, client_id, len, s, NULL) != RP_OK) {
 		rp_free(NULL, s);
 		return NULL;
 	}
@@ -263,7 +259,7 @@ void rp__session_end(rp_broker *b, session *s)
 		rp_free(NULL, d);
 		d = next;
 	}
-	for (i = 0; i < b->lim.max_inflight; i++) {
+	for (i = 0; s->inflight != NULL && i < b->lim.max_inflight; i++) {
 		rp__msg_unref(s->inflight[i].msg);
 	}
 	(void)rp_map_del(b->sessions, s->client_id, s->client_id_len);

@@ -25,7 +25,7 @@
 enum { CS_WAIT_CONNECT, CS_CONNECTED, CS_CLOSING };
 
 /* How long a publisher is not read when its messages fill a subscriber's queue. */
-#define BACKPRESSURE_PAUSE_MS 20u
+#define BACKPRESSURE_PAUSE_MS 5u
 
 /* Output above this stops pumping queued deliveries (slow reader). */
 #define OUT_HIGH_WATER (256u * 1024u)
@@ -267,6 +267,13 @@ static delivery *free_slot(rp_client *c)
 {
 	uint16_t i;
 
+	if (c->s->inflight == NULL) {
+		/* Idle sessions hold no window; a NULL return just waits for the next pump. */
+		c->s->inflight = rp_calloc(NULL, c->b->lim.max_inflight, sizeof(*c->s->inflight));
+		if (c->s->inflight == NULL) {
+			return NULL;
+		}
+	}
 	for (i = 0; i < c->out_window; i++) {
 		if (c->s->inflight[i].msg == NULL) {
 			return &c->s->inflight[i];
@@ -325,6 +332,9 @@ static void resend_inflight(rp_client *c)
 {
 	uint16_t i;
 
+	if (c->s->inflight == NULL) {
+		return;
+	}
 	for (i = 0; i < c->b->lim.max_inflight; i++) {
 		delivery *d = &c->s->inflight[i];
 
@@ -766,6 +776,12 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 		/* A resent QoS 2 PUBLISH: acknowledge again, deliver once [MQTT-4.3.3-10]. */
 		return puback(c, RP_MQTT_PUBREC, p->packet_id, 0);
 	}
+	if (p->qos == 2 && s->rx_qos2 == NULL) {
+		s->rx_qos2 = rp_calloc(NULL, b->lim.receive_max, sizeof(*s->rx_qos2));
+		if (s->rx_qos2 == NULL) {
+			return close_with(c, RP_MQTT_RC_SERVER_BUSY);
+		}
+	}
 	if (p->qos == 2 && s->nrx_qos2 >= b->lim.receive_max) {
 		rp__counters(b, &c->who)->protocol_errors++;
 		return close_with(c, RP_MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
@@ -821,6 +837,9 @@ static delivery *inflight_find(rp_client *c, uint16_t id, uint8_t state)
 {
 	uint16_t i;
 
+	if (c->s->inflight == NULL) {
+		return NULL;
+	}
 	for (i = 0; i < c->b->lim.max_inflight; i++) {
 		delivery *d = &c->s->inflight[i];
 

@@ -55,7 +55,7 @@ typedef struct session {
 	uint32_t expiry_s;         /* after disconnect; 0: ends with the connection */
 	uint64_t offline_since_ms; /* when the client left */
 
-	delivery *inflight; /* array of max_inflight slots; msg == NULL: free */
+	delivery *inflight; /* max_inflight slots (msg NULL: free); NULL until first used */
 	uint16_t ninflight;
 	uint16_t next_packet_id;
 

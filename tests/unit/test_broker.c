@@ -839,7 +839,7 @@ static void test_backpressure_slows_publisher(void **state)
 			assert_int_equal(rp_client_throttled_until(svc.c), 0);
 		}
 	}
-	assert_int_equal(rp_client_throttled_until(svc.c), e->now + 20u);
+	assert_int_equal(rp_client_throttled_until(svc.c), e->now + 5u);
 	assert_int_equal(rp_broker_totals(e->b)->dropped_qos12, 0);
 	close_client(e, &svc);
 }
