@@ -78,6 +78,7 @@ struct netconn {
 	uint8_t closing;   /* the core asked to close: flush, then finish */
 	uint8_t paused;    /* not reading: output above out_pause_bytes */
 	uint8_t throttled; /* not reading: the device is over its rate */
+	uint8_t more;      /* the read budget ran out: continue on the next pass */
 	unsigned watching;
 	uint64_t write_stall_since; /* output pending and not moving since; 0: moving */
 	rp_conn *t;
@@ -363,6 +364,9 @@ static void arm_client_timer(netconn *c)
 		c->closing = 1;
 		next = now;
 	}
+	if (c->more) {
+		next = now; /* input left inside TLS that no fd event will announce */
+	}
 	if (c->throttled && rp_client_throttled_until(c->client) < next) {
 		next = rp_client_throttled_until(c->client);
 	}
@@ -509,6 +513,7 @@ static int do_read(netconn *c)
 	rp_server *s = c->srv;
 	size_t budget = READ_BUDGET;
 
+	c->more = 0;
 	if (c->rlen > 0 && !feed(c, c->rbuf, c->rlen)) {
 		return 0;
 	}
@@ -522,7 +527,8 @@ static int do_read(netconn *c)
 			 * the others have their turn. What is left (decrypted inside
 			 * TLS) does not wake the fd: continue from the timer.
 			 */
-			(void)rp_timer_start(s->loop, &c->timer, 0, on_conn_timer, c);
+			c->more = 1;
+			arm_client_timer(c);
 			return 1;
 		}
 		st = rp_conn_read(c->t, s->scratch, sizeof(s->scratch), &n);
