@@ -17,6 +17,9 @@
 #include "broker/internal.h"
 #include "util/log.h"
 
+/* At most one "refused" log line per session in this period. */
+#define DROP_LOG_MS 10000u
+
 /* Most identities or addresses with their own counters (memory bound). */
 #define MAX_COUNTER_KEYS 100000u
 
@@ -270,6 +273,35 @@ void rp__session_end(rp_broker *b, session *s)
 
 /* ---- delivery ---------------------------------------------------------- */
 
+/*
+ * A delivery that could not be queued: counted for the broker and the
+ * subscriber, and for QoS 1/2 logged, at most once per session every
+ * DROP_LOG_MS with the number refused since, so a flood cannot flood the
+ * log as well.
+ */
+static void refused(rp_broker *b, session *s, uint8_t qos, const char *why)
+{
+	rp_counters *c = rp__counters(b, &s->who);
+	char id[80];
+
+	if (qos == 0) {
+		b->totals.dropped_qos0++;
+		c->dropped_qos0++;
+		return;
+	}
+	b->totals.dropped_qos12++;
+	c->dropped_qos12++;
+	s->refused_since_log++;
+	if (s->last_refusal_log_ms != 0 && b->now_ms - s->last_refusal_log_ms < DROP_LOG_MS) {
+		return;
+	}
+	rp_log(RP_LOG_WARN, "broker", "session %s: %u QoS 1/2 message(s) refused (%s)",
+	       rp_log_escape(id, sizeof(id), (const uint8_t *)s->client_id, s->client_id_len),
+	       s->refused_since_log, why);
+	s->refused_since_log = 0;
+	s->last_refusal_log_ms = b->now_ms != 0 ? b->now_ms : 1u;
+}
+
 void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retain, uint32_t sub_id)
 {
 	delivery *d;
@@ -277,29 +309,14 @@ void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retai
 	if (s->client == NULL && qos == 0) {
 		return; /* an offline session does not keep QoS 0 */
 	}
-	if (s->queue_len >= b->lim.max_queued_messages ||
-	    m->size > b->lim.max_queued_bytes - (s->queue_bytes < b->lim.max_queued_bytes
-							 ? s->queue_bytes
-							 : b->lim.max_queued_bytes)) {
-		if (qos == 0) {
-			b->totals.dropped_qos0++;
-		} else {
-			b->totals.dropped_qos12++;
-			rp_log(RP_LOG_WARN, "broker",
-			       "queue of session %zu-byte id full: QoS %u message refused",
-			       s->client_id_len, qos);
-		}
+	if (s->queue_len >= b->lim.max_queued_messages || m->size > b->lim.max_queued_bytes ||
+	    s->queue_bytes > b->lim.max_queued_bytes - m->size) {
+		refused(b, s, qos, "queue full");
 		return;
 	}
 	d = rp_alloc(NULL, sizeof(*d));
 	if (d == NULL) {
-		if (qos == 0) {
-			b->totals.dropped_qos0++;
-		} else {
-			b->totals.dropped_qos12++;
-			rp_log(RP_LOG_ERROR, "broker", "out of memory: QoS %u message refused",
-			       qos);
-		}
+		refused(b, s, qos, "out of memory");
 		return;
 	}
 	memset(d, 0, sizeof(*d));

@@ -61,6 +61,8 @@ typedef struct session {
 
 	delivery *q_head, *q_tail; /* waiting for the window or for the client */
 	uint32_t queue_len;
+	uint32_t refused_since_log;   /* QoS 1/2 deliveries refused since the last log line */
+	uint64_t last_refusal_log_ms; /* 0: never logged */
 	size_t queue_bytes;
 
 	uint16_t *rx_qos2; /* received QoS 2 ids awaiting PUBREL */

@@ -569,6 +569,8 @@ static void test_offline_queue_bound_counted(void **state)
 	}
 	/* The queue holds 8: two were refused and counted, not lost silently. */
 	assert_int_equal(rp_broker_totals(e->b)->dropped_qos12, 2);
+	/* Counted for the subscriber too: its monitoring sees who is falling behind. */
+	assert_int_equal(rp_broker_counters_for_id(e->b, "dev-a")->dropped_qos12, 2);
 	close_client(e, &svc);
 }
 
