@@ -143,6 +143,15 @@ RP_LIMITS_ASSERT_(RP_LIMIT_MQTT_CLIENT_ID_LEN <= RP_MQTT_STR_MAX, client_id_fits
 #define RP_LIMIT_BROKER_LISTENERS 8u
 
 /*
+ * Retained messages held by the broker, in all and per device namespace
+ * (topics under d/{id}/). Bounds: memory exhaustion by a device that
+ * publishes retained messages to ever new topics of its own namespace; the
+ * per-device cap keeps one device from using up everyone's share.
+ */
+#define RP_LIMIT_BROKER_RETAINED            100000u
+#define RP_LIMIT_BROKER_RETAINED_PER_DEVICE 64u
+
+/*
  * Most subscriptions one client holds. Bounds: subscription tree memory and
  * fan-out work that one client (a device or a compromised service) can add.
  */
@@ -265,6 +274,7 @@ RP_LIMITS_ASSERT_(RP_LIMIT_MQTT_CLIENT_ID_LEN <= RP_MQTT_STR_MAX, client_id_fits
 /* Range checks of the broker limits. */
 RP_LIMITS_ASSERT_(RP_LIMIT_BROKER_LOOPS >= 1u, loops_min);
 RP_LIMITS_ASSERT_(RP_LIMIT_BROKER_LISTENERS >= 1u, listeners_min);
+RP_LIMITS_ASSERT_(RP_LIMIT_BROKER_RETAINED_PER_DEVICE <= RP_LIMIT_BROKER_RETAINED, retained_share);
 RP_LIMITS_ASSERT_(RP_DEFAULT_BROKER_SUBSCRIPTIONS <= RP_LIMIT_BROKER_SUBSCRIPTIONS,
 		  subscriptions_default);
 /* The in-flight window is sent as Receive Maximum, a two-byte integer. */

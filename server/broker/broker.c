@@ -56,10 +56,11 @@ rp_broker *rp_broker_new(const rp_broker_limits *lim, const rp_policy *policy)
 	b->tree = rp_tree_new(NULL, &b->lim.mqtt);
 	b->sessions = rp_map_new(NULL);
 	b->retained = rp_map_new(NULL);
+	b->retained_per_device = rp_map_new(NULL);
 	b->by_id = rp_map_new(NULL);
 	b->by_addr = rp_map_new(NULL);
-	if (b->tree == NULL || b->sessions == NULL || b->retained == NULL || b->by_id == NULL ||
-	    b->by_addr == NULL) {
+	if (b->tree == NULL || b->sessions == NULL || b->retained == NULL ||
+	    b->retained_per_device == NULL || b->by_id == NULL || b->by_addr == NULL) {
 		rp_broker_free(b);
 		return NULL;
 	}
@@ -102,6 +103,7 @@ void rp_broker_free(rp_broker *b)
 	free_values(b->by_addr);
 	rp_map_free(b->sessions);
 	rp_map_free(b->retained);
+	rp_map_free(b->retained_per_device);
 	rp_map_free(b->by_id);
 	rp_map_free(b->by_addr);
 	rp_tree_free(b->tree);
@@ -369,18 +371,69 @@ void rp__route(rp_broker *b, rp_msg *m, const session *from)
 	rp_tree_match(b->tree, m->pub.topic.p, m->pub.topic.len, route_visit, &rc);
 }
 
+/* The device namespace of a topic: "ID" of "d/ID/...", or 0 if none. */
+static size_t device_of(const rp_mqtt_str *t, const uint8_t **id)
+{
+	size_t i;
+
+	if (t->len < 3u || t->p[0] != 'd' || t->p[1] != '/') {
+		return 0;
+	}
+	for (i = 2; i < t->len && t->p[i] != '/'; i++) {
+	}
+	*id = t->p + 2;
+	return i - 2u;
+}
+
+/* Adds delta (+1 or -1) to the retained count of m's device namespace. */
+static void retained_count(rp_broker *b, const rp_msg *m, int delta)
+{
+	const uint8_t *id = NULL;
+	size_t n = device_of(&m->pub.topic, &id);
+	uintptr_t v;
+
+	if (n == 0) {
+		return;
+	}
+	v = (uintptr_t)rp_map_get(b->retained_per_device, id, n);
+	v = delta > 0 ? v + 1u : (v > 0 ? v - 1u : 0);
+	if (v == 0) {
+		(void)rp_map_del(b->retained_per_device, id, n);
+	} else {
+		/* A failed put leaves the count low: the cap errs towards storing. */
+		(void)rp_map_put(b->retained_per_device, id, n, (void *)v, NULL);
+	}
+}
+
 rp_status rp__retain(rp_broker *b, rp_msg *m)
 {
+	const uint8_t *id = NULL;
+	size_t n;
 	void *old = NULL;
 	rp_status st;
 
 	if (m->pub.payload.len == 0) {
 		/* [MQTT-3.3.1-6]: an empty retained message clears the topic. */
-		rp__msg_unref(rp_map_del(b->retained, m->pub.topic.p, m->pub.topic.len));
+		old = rp_map_del(b->retained, m->pub.topic.p, m->pub.topic.len);
+		if (old != NULL) {
+			retained_count(b, old, -1);
+			rp__msg_unref(old);
+		}
 		return RP_OK;
+	}
+	if (rp_map_get(b->retained, m->pub.topic.p, m->pub.topic.len) == NULL) {
+		/* A new topic: within the caps, or not stored (the message still goes out). */
+		n = device_of(&m->pub.topic, &id);
+		if (rp_map_count(b->retained) >= RP_LIMIT_BROKER_RETAINED ||
+		    (n != 0 && (uintptr_t)rp_map_get(b->retained_per_device, id, n) >=
+				       RP_LIMIT_BROKER_RETAINED_PER_DEVICE)) {
+			return RP_E_LIMIT;
+		}
+		retained_count(b, m, +1);
 	}
 	st = rp_map_put(b->retained, m->pub.topic.p, m->pub.topic.len, m, &old);
 	if (st != RP_OK) {
+		retained_count(b, m, -1);
 		return st;
 	}
 	rp__msg_ref(m);

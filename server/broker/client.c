@@ -807,8 +807,12 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 		return puback(c, p->qos == 1 ? RP_MQTT_PUBACK : RP_MQTT_PUBREC, p->packet_id,
 			      RP_MQTT_RC_IMPL_SPECIFIC);
 	}
-	if (p->retain && rp__retain(b, m) != RP_OK) {
-		rp_log(RP_LOG_ERROR, "broker", "out of memory: retained message not stored");
+	if (p->retain && (st = rp__retain(b, m)) != RP_OK) {
+		char id[80];
+
+		rp_log(RP_LOG_INFO, "broker", "retained message of %s not stored: %s",
+		       rp_log_escape(id, sizeof(id), (const uint8_t *)c->who.id, strlen(c->who.id)),
+		       st == RP_E_LIMIT ? "retained limit reached" : rp_status_str(st));
 	}
 	b->pressure = 0;
 	rp__route(b, m, s);

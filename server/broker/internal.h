@@ -77,10 +77,11 @@ struct rp_broker {
 	rp_broker_limits lim;
 	const rp_policy *policy;
 	rp_tree *tree;
-	rp_map *sessions; /* client id -> session */
-	rp_map *retained; /* topic -> rp_msg */
-	rp_map *by_id;    /* identity -> rp_counters */
-	rp_map *by_addr;  /* address -> rp_counters */
+	rp_map *sessions;            /* client id -> session */
+	rp_map *retained;            /* topic -> rp_msg */
+	rp_map *retained_per_device; /* device id -> retained count (as uintptr_t) */
+	rp_map *by_id;               /* identity -> rp_counters */
+	rp_map *by_addr;             /* address -> rp_counters */
 	rp_counters totals;
 	uint64_t now_ms;
 	int pressure; /* set by a delivery that left a queue above 3/4 of its bound */

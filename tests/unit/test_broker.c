@@ -846,6 +846,30 @@ static void test_backpressure_slows_publisher(void **state)
 	close_client(e, &svc);
 }
 
+/* The retained store is bounded per device namespace; clearing gives room back. */
+static void test_retained_per_device_cap(void **state)
+{
+	env *e = *state;
+	tclient dev;
+	char topic[64];
+	unsigned i;
+
+	open_connected(e, &dev, "dev-a", "device", RP_MQTT_V5);
+	for (i = 0; i < RP_LIMIT_BROKER_RETAINED_PER_DEVICE + 5u; i++) {
+		snprintf(topic, sizeof(topic), "d/dev-a/r/%u", i);
+		assert_int_equal(publish(e, &dev, topic, "v", 0, 0, 1), RP_OK);
+	}
+	assert_int_equal(rp_broker_retained_count(e->b), RP_LIMIT_BROKER_RETAINED_PER_DEVICE);
+	/* Replacing a stored topic is always allowed; a new one is not. */
+	assert_int_equal(publish(e, &dev, "d/dev-a/r/0", "w", 0, 0, 1), RP_OK);
+	assert_int_equal(rp_broker_retained_count(e->b), RP_LIMIT_BROKER_RETAINED_PER_DEVICE);
+	/* Clearing one makes room for one. */
+	assert_int_equal(publish(e, &dev, "d/dev-a/r/1", "", 0, 0, 1), RP_OK);
+	assert_int_equal(publish(e, &dev, "d/dev-a/r/new", "v", 0, 0, 1), RP_OK);
+	assert_int_equal(rp_broker_retained_count(e->b), RP_LIMIT_BROKER_RETAINED_PER_DEVICE);
+	close_client(e, &dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -873,6 +897,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_role_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_listener_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_slows_publisher, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retained_per_device_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_rate_slowed_then_disconnected, setup,
 						teardown),
 	};
