@@ -101,6 +101,37 @@
  */
 #define RP_LIMIT_SOCKET_SNDBUF (128u * 1024u)
 
+/*
+ * Bytes read from one connection per event-loop pass before the other
+ * connections get their turn. Bounds: starvation of every other client
+ * (and of timers) by one connection that keeps its socket full.
+ */
+#define RP_LIMIT_READ_BUDGET (64u * 1024u)
+
+/*
+ * Output the broker engine buffers for one client before it stops taking
+ * queued deliveries for it (they wait in the session queue, which has its
+ * own bounds). Bounds: memory per slow reader.
+ */
+#define RP_LIMIT_CLIENT_OUTPUT (256u * 1024u)
+
+/*
+ * Output pending for one client above which the network layer stops
+ * reading that client (its own requests would only add to it). Bounds:
+ * memory a client can make the broker hold by not reading its answers.
+ */
+#define RP_LIMIT_CLIENT_OUTPUT_PAUSE (1024u * 1024u)
+
+/*
+ * Source addresses and identities with their own state (connection
+ * counts, connect-rate buckets, refusal counters). Bounds: memory grown by
+ * connections from ever new addresses or with ever new identities; past
+ * the cap, new addresses are refused until idle ones are swept, and new
+ * identities are counted in the totals only.
+ */
+#define RP_LIMIT_TRACKED_ADDRESSES  100000u
+#define RP_LIMIT_TRACKED_IDENTITIES 100000u
+
 /* ------------------------------------------------------------------------
  * Range checks: a limit that breaks its protocol bound does not compile.
  * ------------------------------------------------------------------------ */
@@ -275,6 +306,10 @@ RP_LIMITS_ASSERT_(RP_LIMIT_MQTT_CLIENT_ID_LEN <= RP_MQTT_STR_MAX, client_id_fits
 RP_LIMITS_ASSERT_(RP_LIMIT_BROKER_LOOPS >= 1u, loops_min);
 RP_LIMITS_ASSERT_(RP_LIMIT_BROKER_LISTENERS >= 1u, listeners_min);
 RP_LIMITS_ASSERT_(RP_LIMIT_BROKER_RETAINED_PER_DEVICE <= RP_LIMIT_BROKER_RETAINED, retained_share);
+RP_LIMITS_ASSERT_(RP_LIMIT_READ_BUDGET >= 4096u, read_budget_min);
+RP_LIMITS_ASSERT_(RP_LIMIT_CLIENT_OUTPUT_PAUSE >= RP_LIMIT_CLIENT_OUTPUT,
+		  output_pause_above_engine);
+RP_LIMITS_ASSERT_(RP_LIMIT_CLIENT_OUTPUT >= RP_LIMIT_SOCKET_SNDBUF, output_vs_sndbuf);
 RP_LIMITS_ASSERT_(RP_DEFAULT_BROKER_SUBSCRIPTIONS <= RP_LIMIT_BROKER_SUBSCRIPTIONS,
 		  subscriptions_default);
 /* The in-flight window is sent as Receive Maximum, a two-byte integer. */

@@ -21,7 +21,7 @@
 #define DROP_LOG_MS 10000u
 
 /* Most identities or addresses with their own counters (memory bound). */
-#define MAX_COUNTER_KEYS 100000u
+#define MAX_COUNTER_KEYS RP_LIMIT_TRACKED_IDENTITIES
 
 void rp_broker_limits_default(rp_broker_limits *l)
 {

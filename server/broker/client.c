@@ -28,7 +28,7 @@ enum { CS_WAIT_CONNECT, CS_CONNECTED, CS_CLOSING };
 #define BACKPRESSURE_PAUSE_MS 5u
 
 /* Output above this stops pumping queued deliveries (slow reader). */
-#define OUT_HIGH_WATER (256u * 1024u)
+#define OUT_HIGH_WATER RP_LIMIT_CLIENT_OUTPUT
 
 struct rp_client {
 	rp_broker *b;

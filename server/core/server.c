@@ -40,8 +40,8 @@ enum { PH_HANDSHAKE, PH_MQTT, PH_CLOSING };
 /* How often the broker's totals are logged (when they changed). */
 #define STATS_PERIOD_MS 60000u
 
-/* Bytes read from one connection per loop pass before the others get a turn. */
-#define READ_BUDGET (64u * 1024u)
+/* Bytes read from one connection per loop pass (limits.h). */
+#define READ_BUDGET RP_LIMIT_READ_BUDGET
 
 typedef struct netconn netconn;
 
@@ -186,7 +186,7 @@ static void addr_str(const struct sockaddr_storage *ss, char *out, size_t cap)
  * tick sweeps the others, and the map holds at most MAX_ADDRS entries
  * (past that, new addresses are refused until the sweep frees room).
  */
-#define MAX_ADDRS 100000u
+#define MAX_ADDRS RP_LIMIT_TRACKED_ADDRESSES
 
 typedef struct addr_state {
 	uint32_t live;
@@ -780,7 +780,7 @@ void rp_server_opts_default(rp_server_opts *o)
 	o->connect_burst_per_address = 50;
 	o->write_timeout_ms = 30000;
 	o->handshake_timeout_ms = 10000;
-	o->out_pause_bytes = 1u << 20;
+	o->out_pause_bytes = RP_LIMIT_CLIENT_OUTPUT_PAUSE;
 }
 
 static const char *open_listener(rp_server *s, const rp_listen_spec *spec, listener *l)
