@@ -39,8 +39,9 @@ struct rp_client {
 	uint8_t version;      /* 0 until CONNECT */
 	uint8_t normal_close; /* DISCONNECT 0x00: no will */
 	uint16_t keepalive_s;
-	uint16_t out_window; /* in-flight deliveries we may have */
-	uint32_t out_max_packet;
+	uint16_t out_window;         /* in-flight deliveries we may have */
+	uint32_t out_max_packet;     /* the client's Maximum Packet Size: nothing larger is sent */
+	rp_counters *ctr, *ctr_addr; /* this identity's and address's counters, looked up once */
 	uint64_t last_rx_ms;
 	uint64_t connect_deadline_ms;
 	rp_mqtt_limits lim;
@@ -95,8 +96,29 @@ static int reserve(rp_client *c, size_t n)
 	return 1;
 }
 
-/* Encodes pkt into the output. RP_OK, RP_E_NOMEM, or the encoder's status. */
-static rp_status send_pkt(rp_client *c, const rp_mqtt_packet *pkt)
+/* The counters of the client's identity and address (stable pointers, cached). */
+static rp_counters *id_ctr(rp_client *c)
+{
+	if (c->ctr == NULL) {
+		c->ctr = rp__counters(c->b, &c->who);
+	}
+	return c->ctr;
+}
+
+static rp_counters *addr_ctr(rp_client *c)
+{
+	if (c->ctr_addr == NULL) {
+		c->ctr_addr = rp__counters_addr(c->b, &c->who);
+	}
+	return c->ctr_addr;
+}
+
+/*
+ * Encodes pkt into the output; *size (if not NULL) gets its length.
+ * Returns RP_OK, RP_E_NOMEM, RP_E_TOO_LARGE (above the client's Maximum
+ * Packet Size [MQTT-3.1.2-25]: not sent), or the encoder's status.
+ */
+static rp_status send_pkt(rp_client *c, const rp_mqtt_packet *pkt, size_t *size_out)
 {
 	size_t size, n;
 	int was_empty = c->out_len == c->out_off;
@@ -105,6 +127,12 @@ static rp_status send_pkt(rp_client *c, const rp_mqtt_packet *pkt)
 	st = rp_mqtt_encoded_size(pkt, c->version, &c->lim, &size);
 	if (st != RP_OK) {
 		return st;
+	}
+	if (size > c->out_max_packet) {
+		return RP_E_TOO_LARGE;
+	}
+	if (size_out != NULL) {
+		*size_out = size;
 	}
 	if (!reserve(c, size)) {
 		return RP_E_NOMEM;
@@ -161,7 +189,7 @@ static rp_status close_with(rp_client *c, uint8_t rc)
 		memset(&d, 0, sizeof(d));
 		d.type = RP_MQTT_DISCONNECT;
 		d.u.disconnect.reason_code = rc;
-		(void)send_pkt(c, &d);
+		(void)send_pkt(c, &d, NULL);
 	}
 	c->state = CS_CLOSING;
 	return RP_E_CLOSED;
@@ -171,8 +199,8 @@ static rp_status protocol_error(rp_client *c, rp_status st, const char *what)
 {
 	char id[80];
 
-	rp__counters(c->b, &c->who)->protocol_errors++;
-	rp__counters_addr(c->b, &c->who)->protocol_errors++;
+	id_ctr(c)->protocol_errors++;
+	addr_ctr(c)->protocol_errors++;
 	c->b->totals.protocol_errors++;
 	rp_log(RP_LOG_INFO, "mqtt", "%s from %s (%s): %s: %s",
 	       rp_log_escape(id, sizeof(id), (const uint8_t *)c->who.id, strlen(c->who.id)),
@@ -184,8 +212,8 @@ static void count_acl_denied(rp_client *c, const rp_mqtt_str *topic, const char 
 {
 	char id[80], t[160];
 
-	rp__counters(c->b, &c->who)->acl_denied++;
-	rp__counters_addr(c->b, &c->who)->acl_denied++;
+	id_ctr(c)->acl_denied++;
+	addr_ctr(c)->acl_denied++;
 	c->b->totals.acl_denied++;
 	rp_log(RP_LOG_INFO, "acl", "%s denied for %s (%s) from %s on '%s'", action,
 	       rp_log_escape(id, sizeof(id), (const uint8_t *)c->who.id, strlen(c->who.id)),
@@ -247,16 +275,11 @@ static rp_status send_publish(rp_client *c, const delivery *d, int dup)
 	} else {
 		memset(&p->props, 0, sizeof(p->props));
 	}
-	st = rp_mqtt_encoded_size(&pkt, c->version, &c->lim, &size);
-	if (st == RP_OK && size > c->out_max_packet) {
-		st = RP_E_TOO_LARGE; /* [MQTT-3.1.2-25]: discard, as if sent */
-	}
+	/* Too large for the client: discarded, as if sent [MQTT-3.1.2-25]. */
+	st = send_pkt(c, &pkt, &size);
 	if (st == RP_OK) {
-		st = send_pkt(c, &pkt);
-	}
-	if (st == RP_OK) {
-		rp__counters(c->b, &c->who)->msgs_out++;
-		rp__counters(c->b, &c->who)->bytes_out += size;
+		id_ctr(c)->msgs_out++;
+		id_ctr(c)->bytes_out += size;
 		c->b->totals.msgs_out++;
 		c->b->totals.bytes_out += size;
 	}
@@ -347,7 +370,7 @@ static void resend_inflight(rp_client *c)
 			memset(&rel, 0, sizeof(rel));
 			rel.type = RP_MQTT_PUBREL;
 			rel.u.ack.packet_id = d->packet_id;
-			(void)send_pkt(c, &rel);
+			(void)send_pkt(c, &rel, NULL);
 		} else {
 			(void)send_publish(c, d, 1);
 		}
@@ -362,8 +385,8 @@ static rp_status refuse_connect(rp_client *c, uint8_t version, uint8_t rc5, uint
 	rp_mqtt_packet ack;
 	char id[80];
 
-	rp__counters(c->b, &c->who)->connect_refused++;
-	rp__counters_addr(c->b, &c->who)->connect_refused++;
+	id_ctr(c)->connect_refused++;
+	addr_ctr(c)->connect_refused++;
 	c->b->totals.connect_refused++;
 	rp_log(RP_LOG_INFO, "mqtt", "CONNECT refused for %s (%s) from %s: %s",
 	       rp_log_escape(id, sizeof(id), (const uint8_t *)c->who.id, strlen(c->who.id)),
@@ -372,7 +395,7 @@ static rp_status refuse_connect(rp_client *c, uint8_t version, uint8_t rc5, uint
 	ack.type = RP_MQTT_CONNACK;
 	c->version = version == RP_MQTT_V5 ? RP_MQTT_V5 : RP_MQTT_V311;
 	ack.u.connack.reason_code = c->version == RP_MQTT_V5 ? rc5 : rc311;
-	(void)send_pkt(c, &ack);
+	(void)send_pkt(c, &ack, NULL);
 	c->state = CS_CLOSING;
 	return RP_E_CLOSED;
 }
@@ -431,6 +454,7 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 		}
 		memcpy(c->who.id, k->client_id.p, k->client_id.len);
 		c->who.id[k->client_id.len] = '\0';
+		c->ctr = NULL; /* the identity is known only now */
 	}
 	if (!rp_policy_has_role(b->policy, c->who.role)) {
 		/* A certificate role the policy does not know: nothing would be allowed. */
@@ -547,7 +571,7 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 	}
 	c->lim = b->lim.mqtt;
 	c->state = CS_CONNECTED;
-	rp__counters(b, &c->who)->connects++;
+	id_ctr(c)->connects++;
 	b->totals.connects++;
 
 	memset(&ack, 0, sizeof(ack));
@@ -579,7 +603,7 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 			p->session_expiry = expiry;
 		}
 	}
-	if (send_pkt(c, &ack) != RP_OK) {
+	if (send_pkt(c, &ack, NULL) != RP_OK) {
 		return close_with(c, 0);
 	}
 	if (session_present) {
@@ -637,7 +661,7 @@ static rp_status puback(rp_client *c, uint8_t type, uint16_t id, uint8_t rc)
 	a.type = type;
 	a.u.ack.packet_id = id;
 	a.u.ack.reason_code = c->version == RP_MQTT_V5 ? rc : 0;
-	return send_pkt(c, &a) == RP_OK ? RP_OK : close_with(c, 0);
+	return send_pkt(c, &a, NULL) == RP_OK ? RP_OK : close_with(c, 0);
 }
 
 /* Resolves the topic of an MQTT 5 PUBLISH with a topic alias (3.3.2.3.4). */
@@ -729,7 +753,7 @@ static rp_status rate_check(rp_client *c, size_t wire_len, uint64_t now)
 	if (now - c->over_since_ms >= c->b->lim.rate_grace_ms) {
 		char id[80];
 
-		rp__counters(c->b, &c->who)->rate_exceeded++;
+		id_ctr(c)->rate_exceeded++;
 		c->b->totals.rate_exceeded++;
 		rp_log(RP_LOG_INFO, "mqtt", "%s from %s over its rate for %u ms: disconnected",
 		       rp_log_escape(id, sizeof(id), (const uint8_t *)c->who.id, strlen(c->who.id)),
@@ -754,8 +778,8 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 	rp_msg *m;
 	rp_status st;
 
-	rp__counters(b, &c->who)->msgs_in++;
-	rp__counters(b, &c->who)->bytes_in += wire_len;
+	id_ctr(c)->msgs_in++;
+	id_ctr(c)->bytes_in += wire_len;
 	b->totals.msgs_in++;
 	b->totals.bytes_in += wire_len;
 	if (p->props.sub_id_count != 0) {
@@ -763,7 +787,7 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 	}
 	st = resolve_alias(c, p, &topic);
 	if (st == RP_E_PROTOCOL) {
-		rp__counters(b, &c->who)->protocol_errors++;
+		id_ctr(c)->protocol_errors++;
 		return close_with(c, RP_MQTT_RC_TOPIC_ALIAS_INVALID);
 	}
 	if (st == RP_E_STATE) {
@@ -783,7 +807,7 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 		}
 	}
 	if (p->qos == 2 && s->nrx_qos2 >= b->lim.receive_max) {
-		rp__counters(b, &c->who)->protocol_errors++;
+		id_ctr(c)->protocol_errors++;
 		return close_with(c, RP_MQTT_RC_RECEIVE_MAX_EXCEEDED); /* [MQTT-3.3.4-9] */
 	}
 	if (!rp_policy_may_publish(b->policy, c->who.role, (const uint8_t *)c->who.id,
@@ -969,7 +993,7 @@ static rp_status handle_subscribe(rp_client *c, const rp_mqtt_subscribe *sub)
 	ack.u.suback.packet_id = sub->packet_id;
 	ack.u.suback.count = n;
 	ack.u.suback.reason_codes = codes;
-	if (send_pkt(c, &ack) != RP_OK) {
+	if (send_pkt(c, &ack, NULL) != RP_OK) {
 		return close_with(c, 0);
 	}
 	/* Retained messages after the SUBACK, for non-shared granted subscriptions. */
@@ -1017,7 +1041,7 @@ static rp_status handle_unsubscribe(rp_client *c, const rp_mqtt_subscribe *uns)
 		ack.u.suback.count = n;
 		ack.u.suback.reason_codes = codes;
 	}
-	return send_pkt(c, &ack) == RP_OK ? RP_OK : close_with(c, 0);
+	return send_pkt(c, &ack, NULL) == RP_OK ? RP_OK : close_with(c, 0);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -1059,7 +1083,7 @@ static rp_status handle_packet(rp_client *c, const rp_mqtt_packet *pkt, size_t w
 	case RP_MQTT_PINGREQ:
 		memset(&resp, 0, sizeof(resp));
 		resp.type = RP_MQTT_PINGRESP;
-		return send_pkt(c, &resp) == RP_OK ? RP_OK : close_with(c, 0);
+		return send_pkt(c, &resp, NULL) == RP_OK ? RP_OK : close_with(c, 0);
 	case RP_MQTT_DISCONNECT:
 		return handle_disconnect(c, &pkt->u.disconnect);
 	default:
@@ -1122,7 +1146,7 @@ rp_status rp_client_input(rp_client *c, const uint8_t *buf, size_t len, size_t *
 			if (c->state == CS_WAIT_CONNECT) {
 				uint8_t v = peek_connect_version(buf + pos, len - pos);
 
-				rp__counters(c->b, &c->who)->protocol_errors++;
+				id_ctr(c)->protocol_errors++;
 				c->b->totals.protocol_errors++;
 				if (st == RP_E_PROTOCOL_VERSION || v == RP_MQTT_V5) {
 					st = refuse_connect(c, v, rp_mqtt_reason_for(st),
@@ -1179,6 +1203,7 @@ rp_client *rp_client_new(rp_broker *b, const rp_identity *who, const rp_client_i
 		c->io = *io;
 	}
 	c->state = CS_WAIT_CONNECT;
+	c->out_max_packet = RP_MQTT_VBI_MAX + 5u;
 	c->lim = b->lim.mqtt;
 	c->lim.max_packet = b->lim.max_packet_preauth;
 	c->last_rx_ms = now_ms;
