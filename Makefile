@@ -42,6 +42,7 @@ FUZZ_DIR := $(BUILD)/fuzz
 COV_DIR := $(BUILD)/coverage
 CROSS_DIR := $(BUILD)/cortex-m4
 RELEASE_DIR := $(BUILD)/release
+TSAN_DIR := $(BUILD)/tsan
 
 CTEST_FLAGS := --output-on-failure -j$(JOBS)
 START := $(shell date +%s)
@@ -49,15 +50,15 @@ START := $(shell date +%s)
 section = @printf '\n\033[1m=== %s\033[0m\n' "$(1)"
 
 .PHONY: help test demo bench fuzz size coverage format clean bootstrap \
-	test-asan test-format test-cross test-no-malloc test-fuzz test-coverage \
-	build-asan build-fuzz build-cross build-coverage build-release
+	test-asan test-tsan test-format test-cross test-no-malloc test-fuzz test-coverage \
+	build-asan build-tsan build-fuzz build-cross build-coverage build-release
 
 help:
 	@sed -n '3,15s/^# \{0,1\}//p' Makefile
 
 # --- make test ------------------------------------------------------------------
-test: bootstrap test-asan test-format test-cross test-no-malloc test-fuzz test-coverage \
-	build-release
+test: bootstrap test-asan test-tsan test-format test-cross test-no-malloc test-fuzz \
+	test-coverage build-release
 	$(call section,make test: all checks passed in $$(( $$(date +%s) - $(START) )) s)
 
 bootstrap:
@@ -72,6 +73,20 @@ build-asan: bootstrap
 test-asan: build-asan
 	$(call section,Tests under ASan + UBSan: unit tests and fuzz corpus replay)
 	$(CTEST) --test-dir $(ASAN_DIR) $(CTEST_FLAGS)
+
+# ThreadSanitizer: rampartd with two event loops under the integration suite
+# (all groups but the latency-bound Flood), and the loop's cross-thread posts.
+build-tsan: bootstrap
+	$(call section,GCC build with ThreadSanitizer ($(TSAN_DIR)))
+	$(CMAKE) -S . -B $(TSAN_DIR) -DCMAKE_C_COMPILER=$(GCC) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DRP_TSAN=ON
+	$(CMAKE) --build $(TSAN_DIR) -j$(JOBS) --target rampartd test_loop
+
+test-tsan: build-tsan
+	$(call section,Tests under ThreadSanitizer: two event loops)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" RP_TEST_LOOPS=2 \
+		$(CTEST) --test-dir $(TSAN_DIR) $(CTEST_FLAGS) -R 'unit_loop|integration_' \
+		-E integration_broker_Flood
 
 test-format: bootstrap
 	$(call section,Formatting (clang-format))

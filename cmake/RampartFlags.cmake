@@ -25,6 +25,9 @@ endif()
 add_compile_options("$<$<COMPILE_LANGUAGE:C>:${RP_WARNING_FLAGS}>")
 
 # --- Variants -----------------------------------------------------------------
+if(RP_TSAN AND (RP_SANITIZE OR RP_FUZZ))
+	message(FATAL_ERROR "RP_TSAN (ThreadSanitizer) cannot be combined with ASan builds")
+endif()
 if(RP_FUZZ AND RP_COVERAGE)
 	message(FATAL_ERROR "RP_FUZZ and RP_COVERAGE are separate builds; enable one")
 endif()
@@ -49,6 +52,11 @@ if(RP_FUZZ)
 elseif(RP_SANITIZE)
 	add_compile_options(${RP_SANITIZER_FLAGS})
 	add_link_options(-fsanitize=address,undefined)
+endif()
+
+if(RP_TSAN)
+	add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+	add_link_options(-fsanitize=thread)
 endif()
 
 if(RP_COVERAGE)

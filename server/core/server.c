@@ -1,19 +1,40 @@
 /*
  * server.c - listeners and connections: the I/O half of the broker.
  *
+ * Threads. The server runs one worker per event loop (rp_server_run: loop 0
+ * on the caller's thread, the others on threads of their own). Each worker
+ * has its own listening sockets on the same addresses (SO_REUSEPORT: the
+ * kernel spreads new connections over them) and owns the connections it
+ * accepted: their sockets, transports, buffers and timers are touched by
+ * its thread only. Shared state has two locks, never held together:
+ * - broker_mu: every call into the broker core (rp_client_*, rp_broker_*).
+ *   TLS work (handshakes, decryption, encryption) is done outside it, so
+ *   the costly part of a connection runs on all cores at once; output is
+ *   copied out of the client under the lock and encrypted after it.
+ * - mu: per-address state, the connection and handshake totals, and the
+ *   TLS context handed to workers on reload. Taken at accept and at close.
+ * When the core, running on one loop, makes another loop's client
+ * writable or asks to close it (a delivery, a takeover), io.want_write /
+ * io.close set a bit on that connection and post its embedded task to the
+ * owning loop (rp_loop_post_task: eventfd, never fails). The posted task
+ * holds a reference: finish() marks a connection dead and drops the
+ * owner's reference, and the last reference frees it.
+ *
  * A connection (netconn) owns its socket, its transport (rp_conn), its
  * receive buffer and, once the handshake is done, its broker client. One
  * timer per connection serves the handshake deadline, then the client's
  * deadlines (CONNECT, keep alive), then a deferred close.
  *
- * Lifetime: a connection is freed only from its own event callbacks or
- * timer (finish()), never from inside the broker core; the core asks for a
- * close through io.close, which sets `closing` and arms the timer at 0 ms.
+ * Lifetime: a connection ends only in finish(), called from its own event
+ * callbacks, timer or wake task, never from inside the broker core; the
+ * core asks for a close through io.close, which sets `closing` and arms
+ * the timer at 0 ms.
  *
  * Attacker: anyone who can reach the port. Before the TLS handshake
  * completes a connection costs a socket, an SSL object and a slot among
  * max_handshakes; it has handshake_timeout_ms to finish. Per-address and
- * total connection caps are checked at accept, before any TLS work.
+ * total connection caps are checked at accept, before any TLS work, and
+ * are totals over all loops.
  */
 #define _DEFAULT_SOURCE /* SO_REUSEPORT */
 #include <arpa/inet.h>
@@ -21,6 +42,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,58 +60,127 @@
 
 enum { PH_HANDSHAKE, PH_MQTT, PH_CLOSING };
 
+/* What another loop asks of a connection (netconn.wake). */
+enum { WAKE_WRITE = 1u, WAKE_CLOSE = 2u };
+
 /* How often the broker's totals are logged (when they changed). */
 #define STATS_PERIOD_MS 60000u
 
 /* Bytes read from one connection per loop pass (limits.h). */
 #define READ_BUDGET RP_LIMIT_READ_BUDGET
 
+/* Bytes of a client's output copied out of the core per write. */
+#define OUT_CHUNK RP_LIMIT_READ_BUDGET
+
 typedef struct netconn netconn;
+typedef struct worker worker;
 
 typedef struct listener {
-	rp_server *srv;
+	worker *w;
 	int fd;
 	int tls;
 	uint16_t port;
 } listener;
 
-struct rp_server {
+/* One event loop and what it owns. */
+struct worker {
+	rp_server *srv;
+	unsigned index;
 	rp_loop *loop;
-	rp_broker *broker;
-	rp_server_opts o;
-	rp_tls_ctx *tls;
+	rp_tls_ctx *tls;      /* this loop's reference, for new connections */
+	rp_tls_ctx *next_tls; /* under srv->mu: a reload's context, taken by tls_task */
+	rp_task tls_task, drain_task;
 	listener listeners[RP_SERVER_MAX_LISTENERS];
-	unsigned nlisteners;
-	netconn *conns; /* doubly linked list of live connections */
+	netconn *conns; /* doubly linked list of this loop's connections */
 	size_t nconns;
-	uint32_t handshakes;
-	rp_map *per_addr;             /* address -> addr_state */
-	uint8_t scratch[READ_BUDGET]; /* every read lands here first */
+	uint64_t accepted; /* connections admitted by this loop, ever */
 	rp_timer tick;
-	uint64_t next_stats_ms, last_stats_sum;
 	int draining;
 	uint64_t drain_deadline;
+	pthread_t thread;
+	int thread_started;
+	uint8_t scratch[READ_BUDGET]; /* every read lands here first */
+	uint8_t out[OUT_CHUNK];       /* output on its way to the transport */
+};
+
+struct rp_server {
+	rp_broker *broker;
+	pthread_mutex_t broker_mu; /* guards the tickets below */
+	pthread_cond_t broker_turn;
+	uint64_t ticket_next, ticket_serving; /* the broker lock: every call into the core */
+	unsigned ticket_waiters;
+	pthread_mutex_t mu; /* per_addr, nconns, handshakes, workers' next_tls */
+	rp_server_opts o;
+	rp_map *per_addr; /* address -> addr_state */
+	size_t nconns;
+	uint32_t handshakes;
+	unsigned nlisteners;
+	uint64_t next_stats_ms, last_stats_sum; /* worker 0 only */
+	atomic_uint drain_ms;
+	atomic_int freeing; /* rp_server_free: the core's io callbacks do nothing */
+	unsigned nworkers;
+	worker *workers;
 };
 
 struct netconn {
 	netconn *prev, *next;
-	rp_server *srv;
+	worker *w;
 	int fd;
 	uint8_t phase;
-	uint8_t closing;   /* the core asked to close: flush, then finish */
-	uint8_t paused;    /* not reading: output above out_pause_bytes */
-	uint8_t throttled; /* not reading: the device is over its rate */
-	uint8_t more;      /* the read budget ran out: continue on the next pass */
+	uint8_t closing;      /* the core asked to close: flush, then finish */
+	uint8_t paused;       /* not reading: output above out_pause_bytes */
+	uint8_t throttled;    /* not reading: the device is over its rate */
+	uint8_t more;         /* the read budget ran out: continue on the next pass */
+	uint8_t dead;         /* finished; memory kept for a queued wake task */
+	uint8_t in_handshake; /* counted in srv->handshakes */
 	unsigned watching;
 	uint64_t write_stall_since; /* output pending and not moving since; 0: moving */
 	rp_conn *t;
 	rp_client *client;
 	rp_timer timer;
-	uint64_t handshake_deadline;
-	uint8_t *rbuf; /* a partial (or throttled) packet only; NULL when none */
+	rp_task wake_task; /* posted by other loops: on_wake() */
+	atomic_uint wake;  /* WAKE_* bits for on_wake() */
+	atomic_uint refs;  /* the owner's, plus one while wake_task is queued */
+	uint8_t *rbuf;     /* a partial (or throttled) packet only; NULL when none */
 	size_t rlen, rcap;
 	char addr[64];
 };
+
+/* The worker whose loop runs on this thread (NULL elsewhere). */
+static _Thread_local worker *tl_worker;
+
+/*
+ * The broker lock is a ticket lock (FIFO): a plain mutex lets the loop
+ * that just released it take it again before a waiting loop wakes up, so a
+ * loop that floods (one lock per read of 64 KiB) could starve the others
+ * for many milliseconds. Tickets hand it over in arrival order.
+ */
+static void lock_broker(rp_server *s)
+{
+	pthread_mutex_lock(&s->broker_mu);
+	if (s->ticket_next != s->ticket_serving) {
+		uint64_t mine = s->ticket_next++;
+
+		s->ticket_waiters++;
+		while (mine != s->ticket_serving) {
+			pthread_cond_wait(&s->broker_turn, &s->broker_mu);
+		}
+		s->ticket_waiters--;
+	} else {
+		s->ticket_next++;
+	}
+	pthread_mutex_unlock(&s->broker_mu);
+}
+
+static void unlock_broker(rp_server *s)
+{
+	pthread_mutex_lock(&s->broker_mu);
+	s->ticket_serving++;
+	if (s->ticket_waiters > 0) {
+		pthread_cond_broadcast(&s->broker_turn);
+	}
+	pthread_mutex_unlock(&s->broker_mu);
+}
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -185,6 +277,7 @@ static void addr_str(const struct sockaddr_storage *ss, char *out, size_t cap)
  * entry lives while it has connections or its bucket is refilling; the
  * tick sweeps the others, and the map holds at most MAX_ADDRS entries
  * (past that, new addresses are refused until the sweep frees room).
+ * Everything here runs under srv->mu.
  */
 #define MAX_ADDRS RP_LIMIT_TRACKED_ADDRESSES
 
@@ -193,7 +286,7 @@ typedef struct addr_state {
 	rp_bucket connects;
 } addr_state;
 
-static addr_state *addr_get(rp_server *s, const char *addr, int create)
+static addr_state *addr_get(rp_server *s, const char *addr, int create, uint64_t now)
 {
 	addr_state *a = rp_map_get(s->per_addr, addr, strlen(addr));
 
@@ -205,7 +298,7 @@ static addr_state *addr_get(rp_server *s, const char *addr, int create)
 		return NULL;
 	}
 	rp_bucket_init(&a->connects, s->o.connect_rate_per_address, s->o.connect_burst_per_address,
-		       rp_loop_now(s->loop));
+		       now);
 	if (rp_map_put(s->per_addr, addr, strlen(addr), a, NULL) != RP_OK) {
 		rp_free(NULL, a);
 		return NULL;
@@ -214,7 +307,7 @@ static addr_state *addr_get(rp_server *s, const char *addr, int create)
 }
 
 /* Drops entries without connections whose bucket is full again. */
-static void addr_sweep(rp_server *s)
+static void addr_sweep(rp_server *s, uint64_t now)
 {
 	char *gone[64];
 	size_t cur = 0, len, n = 0, i;
@@ -224,8 +317,7 @@ static void addr_sweep(rp_server *s)
 	while (n < 64 && rp_map_next(s->per_addr, &cur, &key, &len, &v)) {
 		addr_state *a = v;
 
-		if (a->live == 0 &&
-		    rp_bucket_wait_ms(&a->connects, a->connects.burst, rp_loop_now(s->loop)) == 0) {
+		if (a->live == 0 && rp_bucket_wait_ms(&a->connects, a->connects.burst, now) == 0) {
 			gone[n] = rp_alloc(NULL, len + 1u);
 			if (gone[n] == NULL) {
 				break;
@@ -241,6 +333,65 @@ static void addr_sweep(rp_server *s)
 	}
 }
 
+/*
+ * The accept-time limits, over all loops. On success the connection is
+ * counted (total, per address, and as a handshake when `tls`) and NULL is
+ * returned; otherwise the reason to log.
+ */
+static const char *admit(rp_server *s, const char *addr, int tls, uint64_t now)
+{
+	const char *why = NULL;
+	addr_state *a;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->nconns >= s->o.max_connections) {
+		why = "connection limit";
+		goto out;
+	}
+	a = addr_get(s, addr, 1, now);
+	if (a == NULL) {
+		why = "too many source addresses tracked";
+		goto out;
+	}
+	if (a->live >= s->o.max_connections_per_address) {
+		why = "per-address connection limit";
+		goto out;
+	}
+	if (!rp_bucket_take(&a->connects, 1, now)) {
+		why = "per-address connect rate";
+		goto out;
+	}
+	if (tls && s->handshakes >= s->o.max_handshakes) {
+		why = "too many handshakes in flight";
+		goto out;
+	}
+	a->live++;
+	s->nconns++;
+	if (tls) {
+		s->handshakes++;
+	}
+out:
+	pthread_mutex_unlock(&s->mu);
+	return why;
+}
+
+/* Undoes admit(): the connection ended (handshake: it was still in one). */
+static void release(rp_server *s, const char *addr, int handshake, uint64_t now)
+{
+	addr_state *a;
+
+	pthread_mutex_lock(&s->mu);
+	if (handshake && s->handshakes > 0) {
+		s->handshakes--;
+	}
+	a = addr_get(s, addr, 0, now);
+	if (a != NULL && a->live > 0) {
+		a->live--;
+	}
+	s->nconns--;
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- connections ------------------------------------------------------- */
 
 static void on_conn_io(rp_loop *loop, int fd, unsigned events, void *arg);
@@ -248,44 +399,54 @@ static void on_conn_timer(rp_loop *loop, void *arg);
 
 static void watch(netconn *c, unsigned events)
 {
-	if (c->watching != events && rp_loop_modify(c->srv->loop, c->fd, events) == RP_OK) {
+	if (c->watching != events && rp_loop_modify(c->w->loop, c->fd, events) == RP_OK) {
 		c->watching = events;
+	}
+}
+
+static void conn_unref(netconn *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) == 1) {
+		rp_free(NULL, c->rbuf);
+		rp_free(NULL, c);
 	}
 }
 
 /* Frees everything of c. The only place a connection ends. */
 static void finish(netconn *c)
 {
-	rp_server *s = c->srv;
-	uint64_t now = rp_loop_now(s->loop);
-	addr_state *astate;
+	worker *w = c->w;
+	rp_server *s = w->srv;
+	uint64_t now = rp_loop_now(w->loop);
 
-	if (c->phase == PH_HANDSHAKE && s->handshakes > 0) {
-		s->handshakes--;
-	}
 	if (c->client != NULL) {
+		/* After this section no other loop can reach c through the core:
+		 * a wake it posted before holds its own reference. */
+		lock_broker(s);
 		rp_client_closed(c->client, now);
 		rp_client_free(c->client);
+		unlock_broker(s);
+		c->client = NULL;
 	}
-	rp_timer_stop(s->loop, &c->timer);
-	rp_loop_unwatch(s->loop, c->fd);
+	rp_timer_stop(w->loop, &c->timer);
+	rp_loop_unwatch(w->loop, c->fd);
 	rp_conn_free(c->t);
+	c->t = NULL;
 	close(c->fd);
-	astate = addr_get(s, c->addr, 0);
-	if (astate != NULL && astate->live > 0) {
-		astate->live--;
-	}
+	release(s, c->addr, c->in_handshake, now);
 	if (c->prev != NULL) {
 		c->prev->next = c->next;
 	} else {
-		s->conns = c->next;
+		w->conns = c->next;
 	}
 	if (c->next != NULL) {
 		c->next->prev = c->prev;
 	}
-	s->nconns--;
+	w->nconns--;
+	c->dead = 1;
 	rp_free(NULL, c->rbuf);
-	rp_free(NULL, c);
+	c->rbuf = NULL;
+	conn_unref(c);
 }
 
 static void arm_client_timer(netconn *c);
@@ -295,23 +456,45 @@ static int reading(const netconn *c)
 	return !c->paused && !c->throttled && !c->closing;
 }
 
-/* Writes pending output. Returns 0 if the connection died. */
+/*
+ * Writes pending output. The core's output is copied (a chunk at a time)
+ * under the broker lock and encrypted and written outside it. Returns 0
+ * if the connection died.
+ */
 static int flush(netconn *c)
 {
-	const uint8_t *buf;
-	size_t len, n;
-	rp_status st;
+	worker *w = c->w;
+	rp_server *s = w->srv;
+	size_t done = 0, pending;
 
 	for (;;) {
+		const uint8_t *buf;
+		size_t len, n = 0;
+		rp_status st;
+
+		lock_broker(s);
+		if (done > 0) {
+			rp_client_consumed(c->client, done);
+			done = 0;
+		}
 		rp_client_output(c->client, &buf, &len);
+		if (len > sizeof(w->out)) {
+			len = sizeof(w->out);
+		}
+		/* The head of the output does not move until consumed, so a retried
+		 * TLS write sees the same leading bytes (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+		if (len > 0) {
+			memcpy(w->out, buf, len);
+		}
+		unlock_broker(s);
 		if (len == 0) {
 			break;
 		}
-		st = rp_conn_write(c->t, buf, len, &n);
+		st = rp_conn_write(c->t, w->out, len, &n);
 		if (st == RP_NEED_MORE) {
 			if (c->write_stall_since == 0) {
 				/* The slow-reader deadline starts now: arm the timer for it. */
-				c->write_stall_since = rp_loop_now(c->srv->loop);
+				c->write_stall_since = rp_loop_now(w->loop);
 				if (c->phase == PH_MQTT) {
 					arm_client_timer(c);
 				}
@@ -323,14 +506,19 @@ static int flush(netconn *c)
 			return 0;
 		}
 		c->write_stall_since = 0;
-		rp_client_consumed(c->client, n);
+		done = n;
 	}
 	c->write_stall_since = 0;
-	if (c->paused && rp_client_pending(c->client) < c->srv->o.out_pause_bytes / 2u) {
-		/* Resume from the timer: buffered input (ours, or inside TLS) does not
-		 * wake the fd, so it must be fed without waiting for one. */
-		c->paused = 0;
-		(void)rp_timer_start(c->srv->loop, &c->timer, 0, on_conn_timer, c);
+	if (c->paused) {
+		lock_broker(s);
+		pending = rp_client_pending(c->client);
+		unlock_broker(s);
+		if (pending < s->o.out_pause_bytes / 2u) {
+			/* Resume from the timer: buffered input (ours, or inside TLS) does
+			 * not wake the fd, so it must be fed without waiting for one. */
+			c->paused = 0;
+			(void)rp_timer_start(w->loop, &c->timer, 0, on_conn_timer, c);
+		}
 	}
 	if (c->closing) {
 		(void)rp_conn_shutdown(c->t);
@@ -340,40 +528,93 @@ static int flush(netconn *c)
 	return 1;
 }
 
+static void close_local(netconn *c)
+{
+	c->closing = 1;
+	(void)rp_timer_start(c->w->loop, &c->timer, 0, on_conn_timer, c);
+}
+
+/* On c's loop: what other loops asked for while c was theirs to reach. */
+static void on_wake(rp_loop *loop, void *arg)
+{
+	netconn *c = arg;
+	unsigned bits = atomic_exchange(&c->wake, 0u);
+
+	(void)loop;
+	if (!c->dead && c->client != NULL) {
+		if (bits & WAKE_CLOSE) {
+			close_local(c);
+		} else if ((bits & WAKE_WRITE) && !flush(c)) {
+			finish(c);
+		}
+	}
+	conn_unref(c);
+}
+
+/* Called by the core (under broker_mu) on any loop's thread. */
+static void wake(netconn *c, unsigned bit)
+{
+	if (atomic_fetch_or(&c->wake, bit) == 0u) {
+		atomic_fetch_add(&c->refs, 1u);
+		if (!rp_loop_post_task(c->w->loop, &c->wake_task)) {
+			atomic_fetch_sub(&c->refs, 1u); /* queued already: it holds one */
+		}
+	}
+}
+
 static void client_want_write(void *ctx)
 {
 	netconn *c = ctx;
 
-	watch(c, c->watching | RP_LOOP_WRITE);
+	if (atomic_load(&c->w->srv->freeing)) {
+		return;
+	}
+	if (tl_worker == c->w) {
+		watch(c, c->watching | RP_LOOP_WRITE);
+	} else {
+		wake(c, WAKE_WRITE);
+	}
 }
 
 static void client_close(void *ctx)
 {
 	netconn *c = ctx;
 
-	c->closing = 1;
-	(void)rp_timer_start(c->srv->loop, &c->timer, 0, on_conn_timer, c);
+	if (atomic_load(&c->w->srv->freeing)) {
+		return;
+	}
+	if (tl_worker == c->w) {
+		close_local(c);
+	} else {
+		wake(c, WAKE_CLOSE);
+	}
 }
 
 static void arm_client_timer(netconn *c)
 {
-	rp_server *s = c->srv;
-	uint64_t next = 0, now = rp_loop_now(s->loop);
+	worker *w = c->w;
+	rp_server *s = w->srv;
+	uint64_t next = 0, now = rp_loop_now(w->loop), until;
+	rp_status st;
 
-	if (rp_client_tick(c->client, now, &next) != RP_OK) {
+	lock_broker(s);
+	st = rp_client_tick(c->client, now, &next);
+	until = rp_client_throttled_until(c->client);
+	unlock_broker(s);
+	if (st != RP_OK) {
 		c->closing = 1;
 		next = now;
 	}
 	if (c->more) {
 		next = now; /* input left inside TLS that no fd event will announce */
 	}
-	if (c->throttled && rp_client_throttled_until(c->client) < next) {
-		next = rp_client_throttled_until(c->client);
+	if (c->throttled && until < next) {
+		next = until;
 	}
 	if (c->write_stall_since != 0 && c->write_stall_since + s->o.write_timeout_ms < next) {
 		next = c->write_stall_since + s->o.write_timeout_ms;
 	}
-	if (rp_timer_start(s->loop, &c->timer, next > now ? next - now : 0, on_conn_timer, c) !=
+	if (rp_timer_start(w->loop, &c->timer, next > now ? next - now : 0, on_conn_timer, c) !=
 	    RP_OK) {
 		c->closing = 1; /* no deadline can be kept: do not keep the connection */
 	}
@@ -381,7 +622,8 @@ static void arm_client_timer(netconn *c)
 
 static int start_mqtt(netconn *c)
 {
-	rp_server *s = c->srv;
+	worker *w = c->w;
+	rp_server *s = w->srv;
 	rp_peer_identity pid;
 	rp_identity who;
 	rp_client_io io = {c, client_want_write, client_close};
@@ -399,12 +641,19 @@ static int start_mqtt(netconn *c)
 		return 0;
 	}
 	snprintf(who.addr, sizeof(who.addr), "%s", c->addr);
-	c->client = rp_client_new(s->broker, &who, &io, rp_loop_now(s->loop));
+	lock_broker(s);
+	c->client = rp_client_new(s->broker, &who, &io, rp_loop_now(w->loop));
+	unlock_broker(s);
 	if (c->client == NULL) {
 		return 0;
 	}
+	if (c->in_handshake) {
+		pthread_mutex_lock(&s->mu);
+		s->handshakes--;
+		pthread_mutex_unlock(&s->mu);
+		c->in_handshake = 0;
+	}
 	c->phase = PH_MQTT;
-	s->handshakes--;
 	arm_client_timer(c);
 	return 1;
 }
@@ -434,7 +683,8 @@ static void do_handshake(netconn *c)
  * Keeps the unconsumed tail of `data` as the connection's partial packet.
  * rbuf is sized to the tail, or to the whole packet once its fixed header
  * says how long it is, so an idle connection holds no receive buffer at
- * all and a large packet is assembled with one allocation.
+ * all and a large packet is assembled with one allocation. Under broker_mu
+ * (it asks the client for its version and packet cap).
  */
 static int keep_tail(netconn *c, const uint8_t *data, size_t len)
 {
@@ -471,20 +721,32 @@ static int keep_tail(netconn *c, const uint8_t *data, size_t len)
 /* Feeds data[0 .. len) to the core; keeps what it did not consume. */
 static int feed(netconn *c, const uint8_t *data, size_t len)
 {
-	rp_server *s = c->srv;
-	uint64_t now = rp_loop_now(s->loop);
+	worker *w = c->w;
+	rp_server *s = w->srv;
+	uint64_t now = rp_loop_now(w->loop);
 	size_t used = 0;
-	rp_status st = rp_client_input(c->client, data, len, &used, now);
+	rp_status st;
+	int ok = 1;
 
+	lock_broker(s);
+	st = rp_client_input(c->client, data, len, &used, now);
 	if (st != RP_OK) {
 		c->closing = 1;
 		c->rlen = 0;
 	} else if (used < len) {
-		if (!keep_tail(c, data + used, len - used)) {
-			return 0;
-		}
+		ok = keep_tail(c, data + used, len - used);
 	} else {
 		c->rlen = 0;
+	}
+	if (ok && st == RP_OK) {
+		c->throttled = rp_client_throttled_until(c->client) > now;
+		if (rp_client_pending(c->client) >= s->o.out_pause_bytes) {
+			c->paused = 1; /* back pressure: stop reading this client */
+		}
+	}
+	unlock_broker(s);
+	if (!ok) {
+		return 0;
 	}
 	if (c->rlen == 0 && c->rbuf != NULL) {
 		/* Released while idle: most connections hold no receive buffer. */
@@ -493,10 +755,6 @@ static int feed(netconn *c, const uint8_t *data, size_t len)
 		c->rcap = 0;
 	}
 	if (st == RP_OK) {
-		c->throttled = rp_client_throttled_until(c->client) > now;
-		if (rp_client_pending(c->client) >= s->o.out_pause_bytes) {
-			c->paused = 1; /* back pressure: stop reading this client */
-		}
 		arm_client_timer(c);
 	}
 	return 1;
@@ -504,13 +762,13 @@ static int feed(netconn *c, const uint8_t *data, size_t len)
 
 /*
  * Feeds the core what is buffered (a throttled packet waits in rbuf), then
- * reads more into the server's scratch buffer, until the transport has
+ * reads more into the worker's scratch buffer, until the transport has
  * nothing, reading stops (output back pressure, device over its rate) or
  * this pass's budget is spent. Returns 0 if the connection died.
  */
 static int do_read(netconn *c)
 {
-	rp_server *s = c->srv;
+	worker *w = c->w;
 	size_t budget = READ_BUDGET;
 
 	c->more = 0;
@@ -531,7 +789,7 @@ static int do_read(netconn *c)
 			arm_client_timer(c);
 			return 1;
 		}
-		st = rp_conn_read(c->t, s->scratch, sizeof(s->scratch), &n);
+		st = rp_conn_read(c->t, w->scratch, sizeof(w->scratch), &n);
 		if (st == RP_NEED_MORE) {
 			return 1;
 		}
@@ -550,12 +808,12 @@ static int do_read(netconn *c)
 				c->rbuf = p;
 				c->rcap = c->rlen + n;
 			}
-			memcpy(c->rbuf + c->rlen, s->scratch, n);
+			memcpy(c->rbuf + c->rlen, w->scratch, n);
 			c->rlen += n;
 			if (!feed(c, c->rbuf, c->rlen)) {
 				return 0;
 			}
-		} else if (!feed(c, s->scratch, n)) {
+		} else if (!feed(c, w->scratch, n)) {
 			return 0;
 		}
 	}
@@ -585,6 +843,7 @@ static void on_conn_io(rp_loop *loop, int fd, unsigned events, void *arg)
 static void on_conn_timer(rp_loop *loop, void *arg)
 {
 	netconn *c = arg;
+	rp_server *s = c->w->srv;
 	uint64_t now = rp_loop_now(loop);
 
 	if (c->phase == PH_HANDSHAKE) {
@@ -592,12 +851,12 @@ static void on_conn_timer(rp_loop *loop, void *arg)
 		finish(c);
 		return;
 	}
-	if (c->write_stall_since != 0 && now - c->write_stall_since >= c->srv->o.write_timeout_ms) {
+	if (c->write_stall_since != 0 && now - c->write_stall_since >= s->o.write_timeout_ms) {
 		/* A slow reader: its output has not moved for write_timeout. */
 		struct linger abort_close = {1, 0};
 
 		rp_log(RP_LOG_INFO, "net", "closing %s: output stalled for %u ms", c->addr,
-		       c->srv->o.write_timeout_ms);
+		       s->o.write_timeout_ms);
 		/*
 		 * Reset rather than close: the kernel would otherwise keep feeding
 		 * this reader its queued output after we gave up on it. QoS 1/2
@@ -607,8 +866,15 @@ static void on_conn_timer(rp_loop *loop, void *arg)
 		finish(c);
 		return;
 	}
-	if (c->throttled && now >= rp_client_throttled_until(c->client)) {
-		c->throttled = 0;
+	if (c->throttled) {
+		uint64_t until;
+
+		lock_broker(s);
+		until = rp_client_throttled_until(c->client);
+		unlock_broker(s);
+		if (now >= until) {
+			c->throttled = 0;
+		}
 	}
 	if (reading(c) && !do_read(c)) {
 		finish(c);
@@ -630,10 +896,78 @@ static void refuse(int fd, const char *addr, const char *why)
 	close(fd);
 }
 
+/* A new connection on w, admitted already. Returns 0 (and undoes the
+ * admission) when it cannot be set up. */
+static int adopt(worker *w, const listener *l, int fd, const char *addr)
+{
+	rp_server *s = w->srv;
+	int one = 1, sndbuf = (int)RP_LIMIT_SOCKET_SNDBUF;
+	netconn *c;
+
+	if (!set_nonblock(fd)) {
+		goto fail;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/*
+	 * A fixed send buffer: the kernel's auto-tuning would let one slow
+	 * reader pin megabytes of kernel memory and would hide the stall that
+	 * the slow-reader deadline (write_timeout) looks for.
+	 */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	c = rp_calloc(NULL, 1, sizeof(*c));
+	if (c == NULL) {
+		goto fail;
+	}
+	c->w = w;
+	c->fd = fd;
+	memcpy(c->addr, addr, sizeof(c->addr));
+	c->wake_task.fn = on_wake;
+	c->wake_task.arg = c;
+	atomic_init(&c->wake_task.queued, 0);
+	atomic_init(&c->wake, 0u);
+	atomic_init(&c->refs, 1u);
+	if (l->tls) {
+		rp_tls_conn *tc = rp_tls_conn_new(w->tls, fd);
+
+		c->t = tc != NULL ? rp_tls_conn_base(tc) : NULL;
+	} else {
+		c->t = rp_conn_new_plain(fd);
+	}
+	if (c->t == NULL || rp_loop_watch(w->loop, fd, RP_LOOP_READ, on_conn_io, c) != RP_OK) {
+		rp_conn_free(c->t);
+		rp_free(NULL, c);
+		goto fail;
+	}
+	c->watching = RP_LOOP_READ;
+	c->next = w->conns;
+	if (w->conns != NULL) {
+		w->conns->prev = c;
+	}
+	w->conns = c;
+	w->nconns++;
+	c->phase = PH_HANDSHAKE;
+	c->in_handshake = (uint8_t)(l->tls != 0);
+	if (rp_timer_start(w->loop, &c->timer, s->o.handshake_timeout_ms, on_conn_timer, c) !=
+	    RP_OK) {
+		finish(c);
+		return 1;
+	}
+	if (l->tls) {
+		do_handshake(c);
+	} else if (!start_mqtt(c)) {
+		finish(c);
+	}
+	return 1;
+fail:
+	release(s, addr, l->tls, rp_loop_now(w->loop));
+	refuse(fd, addr, "out of memory");
+	return 0;
+}
+
 static void on_accept(rp_loop *loop, int lfd, unsigned events, void *arg)
 {
 	listener *l = arg;
-	rp_server *s = l->srv;
+	worker *w = l->w;
 
 	(void)events;
 	/* Accept a bounded batch per pass, so one listener cannot starve the loop. */
@@ -641,89 +975,25 @@ static void on_accept(rp_loop *loop, int lfd, unsigned events, void *arg)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		char addr[64];
-		addr_state *astate;
-		netconn *c;
-		int one = 1, sndbuf = (int)RP_LIMIT_SOCKET_SNDBUF;
+		const char *why;
 		int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
 
 		if (fd < 0) {
 			return; /* EAGAIN, or a transient error: try on the next event */
 		}
 		addr_str(&ss, addr, sizeof(addr));
-		if (s->draining) {
+		if (w->draining) {
 			refuse(fd, addr, "shutting down");
 			continue;
 		}
-		if (s->nconns >= s->o.max_connections) {
-			refuse(fd, addr, "connection limit");
+		why = admit(w->srv, addr, l->tls, rp_loop_now(loop));
+		if (why != NULL) {
+			refuse(fd, addr, why);
 			continue;
 		}
-		astate = addr_get(s, addr, 1);
-		if (astate == NULL) {
-			refuse(fd, addr, "too many source addresses tracked");
-			continue;
+		if (adopt(w, l, fd, addr)) {
+			w->accepted++;
 		}
-		if (astate->live >= s->o.max_connections_per_address) {
-			refuse(fd, addr, "per-address connection limit");
-			continue;
-		}
-		if (!rp_bucket_take(&astate->connects, 1, rp_loop_now(loop))) {
-			refuse(fd, addr, "per-address connect rate");
-			continue;
-		}
-		if (l->tls && s->handshakes >= s->o.max_handshakes) {
-			refuse(fd, addr, "too many handshakes in flight");
-			continue;
-		}
-		if (!set_nonblock(fd)) {
-			refuse(fd, addr, "fcntl failed");
-			continue;
-		}
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		/*
-		 * A fixed send buffer: the kernel's auto-tuning would let one slow
-		 * reader pin megabytes of kernel memory and would hide the stall
-		 * that the slow-reader deadline (write_timeout) looks for.
-		 */
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-		c = rp_calloc(NULL, 1, sizeof(*c));
-		if (c == NULL) {
-			refuse(fd, addr, "out of memory");
-			continue;
-		}
-		astate->live++;
-		c->srv = s;
-		c->fd = fd;
-		memcpy(c->addr, addr, sizeof(c->addr));
-		if (l->tls) {
-			rp_tls_conn *tc = rp_tls_conn_new(s->tls, fd);
-
-			c->t = tc != NULL ? rp_tls_conn_base(tc) : NULL;
-		} else {
-			c->t = rp_conn_new_plain(fd);
-		}
-		if (c->t == NULL || rp_loop_watch(loop, fd, RP_LOOP_READ, on_conn_io, c) != RP_OK) {
-			rp_conn_free(c->t);
-			astate->live--;
-			rp_free(NULL, c);
-			refuse(fd, addr, "out of memory");
-			continue;
-		}
-		c->watching = RP_LOOP_READ;
-		c->next = s->conns;
-		if (s->conns != NULL) {
-			s->conns->prev = c;
-		}
-		s->conns = c;
-		s->nconns++;
-		s->handshakes++;
-		c->phase = PH_HANDSHAKE;
-		if (rp_timer_start(loop, &c->timer, s->o.handshake_timeout_ms, on_conn_timer, c) !=
-		    RP_OK) {
-			finish(c);
-			continue;
-		}
-		do_handshake(c);
 	}
 }
 
@@ -733,41 +1003,65 @@ static void on_accept(rp_loop *loop, int lfd, unsigned events, void *arg)
  */
 static void log_totals(rp_server *s, uint64_t now)
 {
-	const rp_counters *t = rp_broker_totals(s->broker);
-	uint64_t sum = t->connect_refused + t->acl_denied + t->protocol_errors + t->dropped_qos0 +
-		       t->dropped_qos12 + t->rate_exceeded;
+	rp_counters t;
+	uint64_t sum;
+	size_t nconns;
 
 	if (now < s->next_stats_ms) {
 		return;
 	}
 	s->next_stats_ms = now + STATS_PERIOD_MS;
+	lock_broker(s);
+	t = *rp_broker_totals(s->broker);
+	unlock_broker(s);
+	sum = t.connect_refused + t.acl_denied + t.protocol_errors + t.dropped_qos0 +
+	      t.dropped_qos12 + t.rate_exceeded;
 	if (sum == s->last_stats_sum) {
 		return;
 	}
 	s->last_stats_sum = sum;
+	nconns = rp_server_connections(s);
 	rp_log(RP_LOG_INFO, "stats",
 	       "connections %zu; totals: connects %llu, refused %llu, acl denied %llu, protocol "
 	       "errors %llu, rate exceeded %llu, dropped qos0 %llu, refused qos1/2 %llu, msgs in "
 	       "%llu, out %llu",
-	       s->nconns, (unsigned long long)t->connects, (unsigned long long)t->connect_refused,
-	       (unsigned long long)t->acl_denied, (unsigned long long)t->protocol_errors,
-	       (unsigned long long)t->rate_exceeded, (unsigned long long)t->dropped_qos0,
-	       (unsigned long long)t->dropped_qos12, (unsigned long long)t->msgs_in,
-	       (unsigned long long)t->msgs_out);
+	       nconns, (unsigned long long)t.connects, (unsigned long long)t.connect_refused,
+	       (unsigned long long)t.acl_denied, (unsigned long long)t.protocol_errors,
+	       (unsigned long long)t.rate_exceeded, (unsigned long long)t.dropped_qos0,
+	       (unsigned long long)t.dropped_qos12, (unsigned long long)t.msgs_in,
+	       (unsigned long long)t.msgs_out);
 }
 
+/*
+ * Worker 0: the broker's clock (session expiry, will delays), the
+ * per-address sweep and the stats line, once a second. Every worker while
+ * draining: stop when its connections are gone (worker 0: all of them) or
+ * the deadline passed.
+ */
 static void on_tick(rp_loop *loop, void *arg)
 {
-	rp_server *s = arg;
+	worker *w = arg;
+	rp_server *s = w->srv;
+	uint64_t now = rp_loop_now(loop);
 
-	rp_broker_tick(s->broker, rp_loop_now(loop));
-	addr_sweep(s);
-	log_totals(s, rp_loop_now(loop));
-	if (s->draining && (s->nconns == 0 || rp_loop_now(loop) >= s->drain_deadline)) {
-		rp_loop_stop(loop);
-		return;
+	if (w->index == 0) {
+		lock_broker(s);
+		rp_broker_tick(s->broker, now);
+		unlock_broker(s);
+		pthread_mutex_lock(&s->mu);
+		addr_sweep(s, now);
+		pthread_mutex_unlock(&s->mu);
+		log_totals(s, now);
 	}
-	(void)rp_timer_start(loop, &s->tick, s->draining ? 50u : 1000u, on_tick, s);
+	if (w->draining) {
+		size_t left = w->index == 0 ? rp_server_connections(s) : w->nconns;
+
+		if (left == 0 || now >= w->drain_deadline) {
+			rp_loop_stop(loop);
+			return;
+		}
+	}
+	(void)rp_timer_start(loop, &w->tick, w->draining ? 50u : 1000u, on_tick, w);
 }
 
 void rp_server_opts_default(rp_server_opts *o)
@@ -783,7 +1077,9 @@ void rp_server_opts_default(rp_server_opts *o)
 	o->out_pause_bytes = RP_LIMIT_CLIENT_OUTPUT_PAUSE;
 }
 
-static const char *open_listener(rp_server *s, const rp_listen_spec *spec, listener *l)
+/* Binds one of w's listening sockets; port != 0 overrides the spec's (the
+ * port loop 0 got for a spec with port 0). */
+static const char *open_listener(worker *w, const rp_listen_spec *spec, uint16_t port, listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -795,14 +1091,22 @@ static const char *open_listener(rp_server *s, const rp_listen_spec *spec, liste
 	if (!spec->tls && !is_loopback(&ss)) {
 		return "a plain (non-TLS) listener is allowed on a loopback address only";
 	}
-	if (spec->tls && s->tls == NULL) {
+	if (spec->tls && w->tls == NULL) {
 		return "a TLS listener needs a TLS context";
+	}
+	if (port != 0) {
+		if (ss.ss_family == AF_INET6) {
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+		} else {
+			((struct sockaddr_in *)&ss)->sin_port = htons(port);
+		}
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		return "socket() failed";
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Every loop binds the same address: the kernel spreads connections. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
 		close(fd);
@@ -813,42 +1117,78 @@ static const char *open_listener(rp_server *s, const rp_listen_spec *spec, liste
 		l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 							 : ((struct sockaddr_in *)&ss)->sin_port);
 	}
-	l->srv = s;
+	l->w = w;
 	l->fd = fd;
 	l->tls = spec->tls;
-	if (rp_loop_watch(s->loop, fd, RP_LOOP_READ, on_accept, l) != RP_OK) {
+	if (rp_loop_watch(w->loop, fd, RP_LOOP_READ, on_accept, l) != RP_OK) {
 		close(fd);
+		l->fd = -1;
 		return "cannot watch the listener";
 	}
 	return NULL;
 }
 
-rp_server *rp_server_new(rp_loop *loop, rp_broker *broker, const rp_server_opts *o,
-			 const char **err)
+static void on_drain(rp_loop *loop, void *arg);
+static void on_tls(rp_loop *loop, void *arg);
+
+rp_server *rp_server_new(rp_loop *const *loops, unsigned nloops, rp_broker *broker,
+			 const rp_server_opts *o, const char **err)
 {
 	rp_server *s = rp_calloc(NULL, 1, sizeof(*s));
 	const char *why = "out of memory";
-	unsigned i;
+	unsigned i, j;
 
 	if (s == NULL) {
 		goto fail;
 	}
-	s->loop = loop;
+	pthread_mutex_init(&s->broker_mu, NULL);
+	pthread_cond_init(&s->broker_turn, NULL);
+	pthread_mutex_init(&s->mu, NULL);
+	atomic_init(&s->drain_ms, 0u);
+	atomic_init(&s->freeing, 0);
 	s->broker = broker;
 	s->o = *o;
-	s->tls = o->tls;
-	s->per_addr = rp_map_new(NULL);
-	if (s->per_addr == NULL) {
+	if (nloops == 0) {
+		why = "no event loop";
 		goto fail;
 	}
-	for (i = 0; i < o->nlisteners && i < RP_SERVER_MAX_LISTENERS; i++) {
-		why = open_listener(s, &o->listeners[i], &s->listeners[i]);
-		if (why != NULL) {
-			goto fail;
+	s->per_addr = rp_map_new(NULL);
+	s->workers = rp_calloc(NULL, nloops, sizeof(*s->workers));
+	if (s->per_addr == NULL || s->workers == NULL) {
+		goto fail;
+	}
+	s->nworkers = nloops;
+	for (i = 0; i < nloops; i++) {
+		worker *w = &s->workers[i];
+
+		w->srv = s;
+		w->index = i;
+		w->loop = loops[i];
+		w->tls = o->tls != NULL ? rp_tls_ctx_ref(o->tls) : NULL;
+		w->tls_task.fn = on_tls;
+		w->tls_task.arg = w;
+		w->drain_task.fn = on_drain;
+		w->drain_task.arg = w;
+		atomic_init(&w->tls_task.queued, 0);
+		atomic_init(&w->drain_task.queued, 0);
+		for (j = 0; j < RP_SERVER_MAX_LISTENERS; j++) {
+			w->listeners[j].fd = -1;
+		}
+	}
+	for (j = 0; j < o->nlisteners && j < RP_SERVER_MAX_LISTENERS; j++) {
+		for (i = 0; i < nloops; i++) {
+			uint16_t port = i == 0 ? 0 : s->workers[0].listeners[j].port;
+
+			why = open_listener(&s->workers[i], &o->listeners[j], port,
+					    &s->workers[i].listeners[j]);
+			if (why != NULL) {
+				goto fail;
+			}
 		}
 		s->nlisteners++;
 	}
-	if (rp_timer_start(loop, &s->tick, 1000u, on_tick, s) != RP_OK) {
+	if (rp_timer_start(loops[0], &s->workers[0].tick, 1000u, on_tick, &s->workers[0]) !=
+	    RP_OK) {
 		why = "out of memory";
 		goto fail;
 	}
@@ -861,31 +1201,105 @@ fail:
 	return NULL;
 }
 
-uint16_t rp_server_port(const rp_server *s, unsigned listener_index)
+static void *worker_main(void *arg)
 {
-	return listener_index < s->nlisteners ? s->listeners[listener_index].port : 0;
+	worker *w = arg;
+
+	tl_worker = w;
+	if (rp_loop_run(w->loop) != RP_OK) {
+		rp_log(RP_LOG_ERROR, "net", "event loop %u failed: stopping", w->index);
+		rp_loop_stop(w->srv->workers[0].loop);
+	}
+	tl_worker = NULL;
+	return NULL;
 }
 
-size_t rp_server_connections(const rp_server *s)
+rp_status rp_server_run(rp_server *s)
 {
-	return s->nconns;
+	rp_status st = RP_OK;
+	unsigned i;
+
+	for (i = 1; i < s->nworkers; i++) {
+		worker *w = &s->workers[i];
+
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			rp_log(RP_LOG_ERROR, "net", "cannot start the thread of event loop %u", i);
+			st = RP_E_NOMEM;
+			break;
+		}
+		w->thread_started = 1;
+	}
+	if (st == RP_OK) {
+		tl_worker = &s->workers[0];
+		st = rp_loop_run(s->workers[0].loop);
+		tl_worker = NULL;
+	}
+	for (i = 1; i < s->nworkers; i++) {
+		worker *w = &s->workers[i];
+
+		if (w->thread_started) {
+			rp_loop_stop(w->loop);
+			pthread_join(w->thread, NULL);
+			w->thread_started = 0;
+		}
+	}
+	for (i = 0; i < s->nworkers; i++) {
+		rp_log(RP_LOG_INFO, "net", "event loop %u: %llu connections accepted", i,
+		       (unsigned long long)s->workers[i].accepted);
+	}
+	return st;
+}
+
+uint16_t rp_server_port(const rp_server *s, unsigned listener_index)
+{
+	return listener_index < s->nlisteners ? s->workers[0].listeners[listener_index].port : 0;
+}
+
+unsigned rp_server_loops(const rp_server *s)
+{
+	return s->nworkers;
+}
+
+size_t rp_server_connections(rp_server *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nconns;
+	pthread_mutex_unlock(&s->mu);
+	return n;
 }
 
 void rp_server_free(rp_server *s)
 {
-	unsigned i;
+	unsigned i, j;
 
 	if (s == NULL) {
 		return;
 	}
-	while (s->conns != NULL) {
-		finish(s->conns);
+	/* The loops are stopped: run everything on this thread. Clients that
+	 * end now (wills) must not wake connections that are going too. */
+	atomic_store(&s->freeing, 1);
+	for (i = 0; s->workers != NULL && i < s->nworkers; i++) {
+		worker *w = &s->workers[i];
+
+		tl_worker = w;
+		while (w->conns != NULL) {
+			finish(w->conns);
+		}
+		/* Wake tasks queued before the stop hold the last references. */
+		rp_loop_run_pending(w->loop);
+		for (j = 0; j < RP_SERVER_MAX_LISTENERS; j++) {
+			if (w->listeners[j].fd >= 0) {
+				rp_loop_unwatch(w->loop, w->listeners[j].fd);
+				close(w->listeners[j].fd);
+			}
+		}
+		rp_timer_stop(w->loop, &w->tick);
+		rp_tls_ctx_unref(w->tls);
+		rp_tls_ctx_unref(w->next_tls);
+		tl_worker = NULL;
 	}
-	for (i = 0; i < s->nlisteners; i++) {
-		rp_loop_unwatch(s->loop, s->listeners[i].fd);
-		close(s->listeners[i].fd);
-	}
-	rp_timer_stop(s->loop, &s->tick);
 	if (s->per_addr != NULL) {
 		size_t cur = 0, len;
 		const void *key;
@@ -896,46 +1310,103 @@ void rp_server_free(rp_server *s)
 		}
 	}
 	rp_map_free(s->per_addr);
+	rp_free(NULL, s->workers);
+	pthread_mutex_destroy(&s->broker_mu);
+	pthread_cond_destroy(&s->broker_turn);
+	pthread_mutex_destroy(&s->mu);
 	rp_free(NULL, s);
 }
 
-void rp_server_drain(rp_server *s, uint32_t deadline_ms)
+/* On each loop: stop accepting, say goodbye to every client. */
+static void on_drain(rp_loop *loop, void *arg)
 {
+	worker *w = arg;
+	rp_server *s = w->srv;
 	netconn *c, *next;
 	unsigned i;
 
-	s->draining = 1;
-	s->drain_deadline = rp_loop_now(s->loop) + deadline_ms;
-	for (i = 0; i < s->nlisteners; i++) {
-		rp_loop_unwatch(s->loop, s->listeners[i].fd);
+	if (w->draining) {
+		return;
 	}
-	for (c = s->conns; c != NULL; c = next) {
+	w->draining = 1;
+	w->drain_deadline = rp_loop_now(loop) + atomic_load(&s->drain_ms);
+	for (i = 0; i < s->nlisteners; i++) {
+		rp_loop_unwatch(loop, w->listeners[i].fd);
+	}
+	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		if (c->client != NULL) {
+			lock_broker(s);
 			rp_client_kick(c->client, RP_MQTT_RC_SERVER_SHUTTING_DOWN);
-			client_close(c);
+			unlock_broker(s);
+			close_local(c);
 		} else {
 			finish(c);
 		}
 	}
-	(void)rp_timer_start(s->loop, &s->tick, 0, on_tick, s);
+	(void)rp_timer_start(loop, &w->tick, 0, on_tick, w);
+}
+
+void rp_server_drain(rp_server *s, uint32_t deadline_ms)
+{
+	atomic_store(&s->drain_ms, deadline_ms);
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		(void)rp_loop_post_task(s->workers[i].loop, &s->workers[i].drain_task);
+	}
+}
+
+/* On each loop: take the reloaded context, close what no longer verifies. */
+static void on_tls(rp_loop *loop, void *arg)
+{
+	worker *w = arg;
+	rp_server *s = w->srv;
+	rp_tls_ctx *fresh;
+	netconn *c, *next;
+
+	(void)loop;
+	pthread_mutex_lock(&s->mu);
+	fresh = w->next_tls;
+	w->next_tls = NULL;
+	pthread_mutex_unlock(&s->mu);
+	if (fresh == NULL) {
+		return;
+	}
+	rp_tls_ctx_unref(w->tls);
+	w->tls = fresh;
+	for (c = w->conns; c != NULL; c = next) {
+		rp_tls_conn *tc = rp_conn_tls(c->t);
+
+		next = c->next;
+		if (tc != NULL && c->phase == PH_MQTT && !rp_tls_conn_still_valid(tc, w->tls)) {
+			rp_log(RP_LOG_INFO, "tls",
+			       "closing connection from %s: its certificate no longer verifies",
+			       c->addr);
+			lock_broker(s);
+			rp_client_kick(c->client, RP_MQTT_RC_ADMINISTRATIVE_ACTION);
+			unlock_broker(s);
+			close_local(c);
+		}
+	}
 }
 
 void rp_server_set_tls(rp_server *s, rp_tls_ctx *tls)
 {
-	netconn *c, *next;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		worker *w = &s->workers[i];
+		rp_tls_ctx *old;
 
-	s->tls = tls;
-	for (c = s->conns; c != NULL; c = next) {
-		rp_tls_conn *tc = rp_conn_tls(c->t);
-
-		next = c->next;
-		if (tc != NULL && c->phase == PH_MQTT && !rp_tls_conn_still_valid(tc, tls)) {
-			rp_log(RP_LOG_INFO, "tls",
-			       "closing connection from %s: its certificate no longer verifies",
-			       c->addr);
-			rp_client_kick(c->client, RP_MQTT_RC_ADMINISTRATIVE_ACTION);
-			client_close(c);
-		}
+		pthread_mutex_lock(&s->mu);
+		old = w->next_tls;
+		w->next_tls = rp_tls_ctx_ref(tls);
+		pthread_mutex_unlock(&s->mu);
+		rp_tls_ctx_unref(old);
+		(void)rp_loop_post_task(w->loop, &w->tls_task);
 	}
+}
+
+void rp_server_set_policy(rp_server *s, const struct rp_policy *policy)
+{
+	lock_broker(s);
+	rp_broker_set_policy(s->broker, policy);
+	unlock_broker(s);
 }

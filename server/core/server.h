@@ -4,9 +4,14 @@
  * broker core (server/broker).
  *
  * Conventions
- * - Threads: this version runs one event loop; every function is called
- *   from its thread, except rp_server_stop() (any thread, signal-safe is
- *   not required: main uses signalfd).
+ * - Threads: one worker per event loop. rp_server_new() binds every
+ *   listener once per loop (SO_REUSEPORT); rp_server_run() runs loop 0 on
+ *   the calling thread and the others on threads it starts. While it runs,
+ *   rp_server_drain(), rp_server_set_tls() and rp_server_set_policy() may
+ *   be called from loop 0's thread (main's signal handling); they post to
+ *   every loop. Each connection belongs to the loop that accepted it. The
+ *   broker core is shared and called under one lock; TLS work is done
+ *   outside it (docs/architecture.md, "Threads").
  * - A connection goes HANDSHAKE -> MQTT -> CLOSING. Limits before the
  *   handshake completes: max_handshakes in flight and handshake_timeout_ms.
  *   The broker core applies the pre-CONNECT limits after it.
@@ -25,6 +30,7 @@
 #include "loop/loop.h"
 
 struct rp_tls_ctx;
+struct rp_policy;
 
 #define RP_SERVER_MAX_LISTENERS 8u
 
@@ -53,30 +59,46 @@ typedef struct rp_server rp_server;
 void rp_server_opts_default(rp_server_opts *o);
 
 /*
- * Binds every listener (SO_REUSEADDR, SO_REUSEPORT) and starts accepting
- * on `loop`. A plain listener on a non-loopback address is refused with
- * RP_E_CONFIG. On failure *err (if not NULL) points to a static reason.
- * Returns NULL on failure.
+ * Binds every listener once per loop (SO_REUSEADDR, SO_REUSEPORT; with
+ * port 0 the later loops bind the port loop 0 got) and watches them on
+ * `loops[0 .. nloops)`, which MUST NOT be running yet. A plain listener on
+ * a non-loopback address is refused. On failure *err (if not NULL) points
+ * to a static reason. Returns NULL on failure.
  */
-rp_server *rp_server_new(rp_loop *loop, rp_broker *broker, const rp_server_opts *o,
-			 const char **err);
+rp_server *rp_server_new(rp_loop *const *loops, unsigned nloops, rp_broker *broker,
+			 const rp_server_opts *o, const char **err);
+
+/*
+ * Runs every loop until loop 0 stops (after a drain, or rp_loop_stop on
+ * it), then stops and joins the others. Returns RP_OK, RP_E_IO (a loop
+ * failed) or RP_E_NOMEM (a thread could not be started).
+ */
+rp_status rp_server_run(rp_server *s);
+
+/* Number of loops. */
+unsigned rp_server_loops(const rp_server *s);
 
 /* The port a listener is bound to (useful with port 0 in tests). */
 uint16_t rp_server_port(const rp_server *s, unsigned listener);
 
-/* Closes the listeners and every connection (flushing nothing). */
+/* Closes the listeners and every connection (flushing nothing). The loops
+ * MUST be stopped (rp_server_run returned, or never called). */
 void rp_server_free(rp_server *s);
 
 /* Stops accepting; existing connections are closed gracefully (MQTT 5
- * clients get DISCONNECT 0x8B) and the loop stops when they are gone or
- * after deadline_ms. */
+ * clients get DISCONNECT 0x8B) and rp_server_run() returns when they are
+ * gone or after deadline_ms. */
 void rp_server_drain(rp_server *s, uint32_t deadline_ms);
 
-/* Replaces the TLS context for new connections and closes live TLS
- * connections whose peer certificate no longer verifies against it. */
+/* Replaces the TLS context for new connections (each loop takes its own
+ * reference) and closes live TLS connections whose peer certificate no
+ * longer verifies against it. */
 void rp_server_set_tls(rp_server *s, struct rp_tls_ctx *tls);
 
-/* Connections open now. */
-size_t rp_server_connections(const rp_server *s);
+/* Replaces the broker's ACL under the broker lock (rp_broker_set_policy). */
+void rp_server_set_policy(rp_server *s, const struct rp_policy *policy);
+
+/* Connections open now, over all loops. */
+size_t rp_server_connections(rp_server *s);
 
 #endif /* RP_SERVER_CORE_SERVER_H */

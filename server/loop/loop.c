@@ -31,11 +31,7 @@ typedef struct watcher {
 	void *arg;
 } watcher;
 
-typedef struct post {
-	struct post *next;
-	rp_task_fn fn;
-	void *arg;
-} post;
+typedef rp_task post;
 
 struct rp_loop {
 	unsigned id;
@@ -325,18 +321,18 @@ static void drain_wake(int fd)
 	}
 }
 
-rp_status rp_loop_post(rp_loop *loop, rp_task_fn fn, void *arg)
+/* Appends p unless it is queued. Returns 1 if it was appended. */
+static int enqueue(rp_loop *loop, post *p)
 {
-	post *p = rp_alloc(NULL, sizeof(*p));
 	int was_empty;
 
-	if (p == NULL) {
-		return RP_E_NOMEM;
-	}
-	p->next = NULL;
-	p->fn = fn;
-	p->arg = arg;
 	pthread_mutex_lock(&loop->post_mu);
+	if (atomic_load(&p->queued)) {
+		pthread_mutex_unlock(&loop->post_mu);
+		return 0;
+	}
+	atomic_store(&p->queued, 1);
+	p->next = NULL;
 	was_empty = loop->post_head == NULL;
 	if (was_empty) {
 		loop->post_head = p;
@@ -352,7 +348,27 @@ rp_status rp_loop_post(rp_loop *loop, rp_task_fn fn, void *arg)
 		while (write(loop->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR) {
 		}
 	}
+	return 1;
+}
+
+rp_status rp_loop_post(rp_loop *loop, rp_task_fn fn, void *arg)
+{
+	post *p = rp_calloc(NULL, 1, sizeof(*p));
+
+	if (p == NULL) {
+		return RP_E_NOMEM;
+	}
+	p->fn = fn;
+	p->arg = arg;
+	p->owned = 1;
+	atomic_init(&p->queued, 0);
+	(void)enqueue(loop, p);
 	return RP_OK;
+}
+
+int rp_loop_post_task(rp_loop *loop, rp_task *t)
+{
+	return enqueue(loop, t);
 }
 
 static void run_posts(rp_loop *loop)
@@ -364,12 +380,23 @@ static void run_posts(rp_loop *loop)
 	loop->post_head = loop->post_tail = NULL;
 	pthread_mutex_unlock(&loop->post_mu);
 	while (p != NULL) {
+		/* Read everything first: once `queued` is 0 another thread may
+		 * queue p again (rewriting next), and fn may free its owner. */
 		post *next = p->next;
+		int owned = p->owned;
 
+		atomic_store(&p->queued, 0);
 		p->fn(loop, p->arg);
-		rp_free(NULL, p);
+		if (owned) {
+			rp_free(NULL, p);
+		}
 		p = next;
 	}
+}
+
+void rp_loop_run_pending(rp_loop *loop)
+{
+	run_posts(loop);
 }
 
 static void on_wake(rp_loop *loop, int fd, unsigned events, void *arg)
@@ -431,7 +458,10 @@ void rp_loop_free(rp_loop *loop)
 	while (p != NULL) {
 		post *next = p->next;
 
-		rp_free(NULL, p);
+		atomic_store(&p->queued, 0);
+		if (p->owned) {
+			rp_free(NULL, p);
+		}
 		p = next;
 	}
 	if (loop->wake_fd >= 0) {

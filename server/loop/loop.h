@@ -26,6 +26,7 @@
 #ifndef RP_SERVER_LOOP_H
 #define RP_SERVER_LOOP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -95,6 +96,33 @@ int rp_timer_active(const rp_timer *t);
  * caller still owns arg).
  */
 rp_status rp_loop_post(rp_loop *loop, rp_task_fn fn, void *arg);
+
+/*
+ * A task embedded in its owner, for posts that must never fail (a wake-up
+ * of a connection by another loop). Zero-initialise it, set fn and arg.
+ */
+typedef struct rp_task {
+	struct rp_task *next; /* loop's queue */
+	rp_task_fn fn;
+	void *arg;
+	atomic_int queued; /* 1 from the post until just before fn runs */
+	int owned;         /* internal: rp_loop_post's own node, freed after fn */
+} rp_task;
+
+/*
+ * Any thread: queues t unless it is queued already, and wakes the loop.
+ * Never fails. Returns 1 if t was queued by this call, 0 if it was queued
+ * already (it runs once for both posts). `queued` is cleared before fn
+ * runs, so a post made while fn runs queues it again: no wake-up is lost.
+ * The owner MUST keep t alive until fn has run (for example by holding a
+ * reference that fn drops); rp_loop_free() forgets queued tasks.
+ */
+int rp_loop_post_task(rp_loop *loop, rp_task *t);
+
+/* Runs the tasks posted so far, on the calling thread, without waiting
+ * or dispatching anything else: for an owner that shuts down after the
+ * loop stopped and must let queued tasks drop their references. */
+void rp_loop_run_pending(rp_loop *loop);
 
 /* Runs iterations until rp_loop_stop(). Returns RP_OK, or RP_E_IO if
  * epoll_wait fails for a reason other than EINTR. */

@@ -37,7 +37,9 @@ typedef struct app {
 	rp_tls_ctx *tls;
 	rp_broker *broker;
 	rp_server *server;
-	rp_loop *loop;
+	rp_loop *loops[RP_LIMIT_BROKER_LOOPS];
+	unsigned nloops;
+	rp_loop *loop; /* loops[0]: signals */
 	int sigfd;
 	unsigned errors;
 } app;
@@ -126,6 +128,23 @@ static void server_opts(const app *a, rp_server_opts *o)
 	o->write_timeout_ms = c->limit.write_timeout_ms;
 }
 
+/* `loops`, with 0 meaning one per online core (at most the hard cap). */
+static unsigned loop_count(const rp_config *c)
+{
+	long n = c->loops;
+
+	if (n == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	}
+	if (n < 1) {
+		n = 1;
+	}
+	if (n > (long)RP_LIMIT_BROKER_LOOPS) {
+		n = (long)RP_LIMIT_BROKER_LOOPS;
+	}
+	return (unsigned)n;
+}
+
 static int check_config(const char *path)
 {
 	app a;
@@ -156,7 +175,7 @@ static void reload(app *a)
 	rp_log(RP_LOG_INFO, "rampartd", "SIGHUP: reloading certificates, CRL and policy");
 	a->errors = 0;
 	if (load_policy(a, &a->policy[next]) == RP_OK) {
-		rp_broker_set_policy(a->broker, &a->policy[next]);
+		rp_server_set_policy(a->server, &a->policy[next]);
 		rp_policy_free(&a->policy[a->policy_live]);
 		a->policy_live = next;
 	} else {
@@ -230,11 +249,7 @@ static int run(const char *path)
 		fprintf(stderr, "rampartd: the policy file has errors (see above)\n");
 		return 1;
 	}
-	if (a.cfg.loops != 1) {
-		rp_log(RP_LOG_WARN, "rampartd",
-		       "loops %u requested: this version runs one event loop (docs/broker.md)",
-		       a.cfg.loops);
-	}
+	a.nloops = loop_count(&a.cfg);
 	if (needs_tls(&a.cfg)) {
 		rp_tls_opts o;
 
@@ -246,13 +261,20 @@ static int run(const char *path)
 	}
 	broker_limits(&a.cfg, &bl);
 	a.broker = rp_broker_new(&bl, &a.policy[0]);
-	a.loop = rp_loop_new(0);
-	if (a.broker == NULL || a.loop == NULL) {
+	if (a.broker == NULL) {
 		fprintf(stderr, "rampartd: out of memory\n");
 		goto out;
 	}
+	for (unsigned i = 0; i < a.nloops; i++) {
+		a.loops[i] = rp_loop_new(i);
+		if (a.loops[i] == NULL) {
+			fprintf(stderr, "rampartd: cannot create event loop %u\n", i);
+			goto out;
+		}
+	}
+	a.loop = a.loops[0];
 	server_opts(&a, &so);
-	a.server = rp_server_new(a.loop, a.broker, &so, &why);
+	a.server = rp_server_new(a.loops, a.nloops, a.broker, &so, &why);
 	if (a.server == NULL) {
 		fprintf(stderr, "rampartd: listeners: %s\n", why);
 		goto out;
@@ -267,16 +289,19 @@ static int run(const char *path)
 		       so.listeners[i].tls ? "MQTT over mutual TLS" : "plain MQTT, loopback only",
 		       rp_server_port(a.server, i));
 	}
-	rc = rp_loop_run(a.loop) == RP_OK ? 0 : 1;
+	rp_log(RP_LOG_INFO, "rampartd", "%u event loop%s", a.nloops, a.nloops == 1 ? "" : "s");
+	rc = rp_server_run(a.server) == RP_OK ? 0 : 1;
 	rp_log(RP_LOG_INFO, "rampartd", "stopped");
 out:
 	rp_server_free(a.server);
 	if (a.sigfd >= 0) {
-		rp_loop_unwatch(a.loop, a.sigfd);
+		rp_loop_unwatch(a.loops[0], a.sigfd);
 		close(a.sigfd);
 	}
 	rp_broker_free(a.broker);
-	rp_loop_free(a.loop);
+	for (unsigned i = 0; i < a.nloops; i++) {
+		rp_loop_free(a.loops[i]);
+	}
 	rp_tls_ctx_unref(a.tls);
 	rp_policy_free(&a.policy[a.policy_live]);
 	return rc;

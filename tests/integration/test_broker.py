@@ -51,7 +51,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 import mqtt_raw as R  # noqa: E402
-from pki import PKI  # noqa: E402
+from pki import DEVICES, PKI  # noqa: E402
 
 try:
     import paho.mqtt.client as paho
@@ -71,6 +71,11 @@ STOP_BOUND = 3.0    # seconds from SIGTERM to exit
 
 TEMPLATE = None     # the PKI made once per run, copied by each test
 
+# Event loops of every rampartd the tests start: two by default, so that
+# deliveries, takeovers and kicks cross loops (connections are spread by
+# the kernel's SO_REUSEPORT hash); RP_TEST_LOOPS=1 runs the suite on one.
+LOOPS = int(os.environ.get("RP_TEST_LOOPS", "2"))
+
 # The policy every test uses unless it says otherwise: two service roles.
 POLICY = """\
 # Test policy: a command service and a telemetry ingestion service.
@@ -84,6 +89,7 @@ role ingest
 """
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer",
                    "SUMMARY: UndefinedBehaviorSanitizer", "AddressSanitizer:DEADLYSIGNAL")
 
 
@@ -97,13 +103,13 @@ class Rampartd:
     LISTEN_RE = re.compile(r"listening on (\S+) \((.*?)\), port (\d+)")
 
     def __init__(self, workdir, pki, extra=(), policy=POLICY, crl=True, plain=False,
-                 tls=True):
+                 tls=True, loops=None):
         self.workdir = workdir
         self.pki = pki
         self.conf = os.path.join(workdir, "rampartd.conf")
         self.policy_path = os.path.join(workdir, "policy.conf")
         lines = ["# written by tests/integration/test_broker.py",
-                 "loops 1",
+                 "loops %d" % (LOOPS if loops is None else loops),
                  "data_dir %s" % workdir]
         if tls:
             lines.append("listener.mqtts 127.0.0.1:0")
@@ -780,6 +786,76 @@ class Isolation(BrokerTest):
 # --------------------------------------------------------------------------
 # 4. Refused at TLS
 # --------------------------------------------------------------------------
+
+class CrossLoop(BrokerTest):
+    """rampartd with two event loops: deliveries, takeovers and drain across loops.
+
+    The kernel spreads connections over the loops' listening sockets
+    (SO_REUSEPORT hash of the 4-tuple), so with a dozen connections both
+    loops serve some (the test checks rampartd's per-loop accept counts) and
+    many deliveries go from one loop to the other."""
+
+    def _accepted_per_loop(self, d):
+        counts = {}
+        for m in re.finditer(r"event loop (\d+): (\d+) connections accepted", d.text()):
+            counts[int(m.group(1))] = int(m.group(2))
+        return counts
+
+    def test_fan_out_fan_in_and_takeover(self):
+        d = self.start_broker(loops=2)
+        subs = []
+        for i in range(12):
+            c = self.raw_connected("ingest", R.V5, client_id="ingest:%d" % i)
+            c.send(R.subscribe(1, [("d/+/telemetry", 1)]))
+            self.assertEqual(c.recv_type(R.SUBACK).codes, [1])
+            subs.append(c)
+        devices = [self.raw_connected(name, R.V5) for name in DEVICES]
+        sent = set()
+        for n, dev in enumerate(devices):
+            for k in range(5):
+                payload = ("%s-%d" % (DEVICES[n], k)).encode()
+                dev.send(R.publish("d/%s/telemetry" % DEVICES[n], payload, qos=1,
+                                   pid=k + 1))
+                self.assertEqual(dev.recv_type(R.PUBACK).reason, 0)
+                sent.add(payload)
+        for i, c in enumerate(subs):
+            got = set()
+            while len(got) < len(sent):
+                p = c.recv_type(R.PUBLISH)
+                got.add(p.payload)
+                if p.qos == 1:
+                    c.send(R.ack(R.PUBACK, p.pid))
+            self.assertEqual(got, sent, "subscriber ingest:%d" % i)
+        # Commands fan in to one device from service instances on both loops.
+        target = devices[0]
+        target.send(R.subscribe(7, [("d/dev-0001/cmd/#", 1)]))
+        self.assertEqual(target.recv_type(R.SUBACK).codes, [1])
+        for i in range(8):
+            ops = self.raw_connected("ops", R.V5, client_id="ops:%d" % i)
+            ops.send(R.publish("d/dev-0001/cmd/reboot", b"c%d" % i, qos=1, pid=1))
+            self.assertEqual(ops.recv_type(R.PUBACK).reason, 0)
+        got = set()
+        while len(got) < 8:
+            p = target.recv_type(R.PUBLISH)
+            got.add(p.payload)
+            target.send(R.ack(R.PUBACK, p.pid))
+        self.assertEqual(got, {b"c%d" % i for i in range(8)})
+        # Takeovers: each new connection of dev-0002 closes the previous one,
+        # wherever it lives, with 0x8E (session taken over).
+        prev = devices[1]
+        for i in range(8):
+            nxt = self.raw_connected("dev-0002", R.V5)
+            p = prev.recv_type(R.DISCONNECT)
+            self.assertEqual(p.reason, 0x8E, "takeover %d" % i)
+            prev.until_closed(2.0)
+            prev = nxt
+        rc, secs = d.stop()
+        self.assertEqual(rc, 0)
+        counts = self._accepted_per_loop(d)
+        self.assertEqual(sorted(counts), [0, 1], d.text())
+        self.assertTrue(all(n > 0 for n in counts.values()),
+                        "one loop accepted nothing: %r" % counts)
+
 
 class TLSRefusals(BrokerTest):
     """Each refused certificate: the handshake fails and no MQTT byte is exchanged."""

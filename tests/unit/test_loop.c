@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -303,6 +304,86 @@ static void test_post_cross_thread(void **state)
 	rp_loop_free(loop);
 }
 
+/* Embedded tasks: a task queued twice runs once; one posted again while it
+ * runs (the wake-up of a connection by another loop) runs again; posting
+ * never allocates, so it works with every allocation failing. */
+typedef struct wake_ctx {
+	rp_task task;
+	atomic_int runs;
+	int repost; /* re-post itself from fn this many times */
+} wake_ctx;
+
+static void on_wake_task(rp_loop *loop, void *arg)
+{
+	wake_ctx *w = arg;
+
+	atomic_fetch_add(&w->runs, 1);
+	if (w->repost > 0) {
+		w->repost--;
+		assert_int_equal(rp_loop_post_task(loop, &w->task), 1);
+	}
+}
+
+typedef struct hammer {
+	rp_loop *loop;
+	wake_ctx *w;
+	atomic_int posted; /* posts that queued the task */
+} hammer;
+
+static void *hammer_main(void *arg)
+{
+	hammer *h = arg;
+
+	for (int i = 0; i < 10000; i++) {
+		atomic_fetch_add(&h->posted, rp_loop_post_task(h->loop, &h->w->task));
+	}
+	return NULL;
+}
+
+static void test_post_task(void **state)
+{
+	rp_loop *loop = rp_loop_new(4);
+	wake_ctx w;
+	hammer h;
+	pthread_t th;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	w.task.fn = on_wake_task;
+	w.task.arg = &w;
+	rp_alloc_fail_after(0);
+	assert_int_equal(rp_loop_post_task(loop, &w.task), 1);
+	assert_int_equal(rp_loop_post_task(loop, &w.task), 0); /* queued already */
+	rp_alloc_fail_after(-1);
+	assert_int_equal(rp_loop_run_once(loop, 0), RP_OK);
+	assert_int_equal(atomic_load(&w.runs), 1);
+	/* Re-posted from inside fn: runs on the next pass, not lost. */
+	w.repost = 1;
+	assert_int_equal(rp_loop_post_task(loop, &w.task), 1);
+	assert_int_equal(rp_loop_run_once(loop, 0), RP_OK);
+	assert_int_equal(atomic_load(&w.runs), 2);
+	assert_int_equal(rp_loop_run_once(loop, 0), RP_OK);
+	assert_int_equal(atomic_load(&w.runs), 3);
+	/* Another thread posts while the loop runs: every post that queued the
+	 * task is matched by exactly one run. */
+	memset(&h, 0, sizeof(h));
+	h.loop = loop;
+	h.w = &w;
+	atomic_store(&w.runs, 0);
+	assert_int_equal(pthread_create(&th, NULL, hammer_main, &h), 0);
+	for (int i = 0; i < 2000; i++) {
+		assert_int_equal(rp_loop_run_once(loop, 0), RP_OK);
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	rp_loop_run_pending(loop);
+	assert_true(atomic_load(&h.posted) >= 1);
+	assert_int_equal(atomic_load(&w.runs), atomic_load(&h.posted));
+	/* A task queued when the loop is freed is forgotten, not freed. */
+	assert_int_equal(rp_loop_post_task(loop, &w.task), 1);
+	rp_loop_free(loop);
+	assert_int_equal(atomic_load(&w.task.queued), 0);
+}
+
 /* Allocation failures: reported, nothing leaked, nothing half-done. */
 static void test_alloc_failures(void **state)
 {
@@ -344,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_timer_rearm_next_pass),
 		cmocka_unit_test(test_timer_heap_random),
 		cmocka_unit_test(test_post_cross_thread),
+		cmocka_unit_test(test_post_task),
 		cmocka_unit_test(test_alloc_failures),
 	};
 
