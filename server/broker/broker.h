@@ -56,11 +56,17 @@ typedef struct rp_broker_limits {
 /* The defaults of include/rampart/limits.h. */
 void rp_broker_limits_default(rp_broker_limits *l);
 
+/* Longest role name (the TLS layer takes roles of 1 to 32 characters from
+ * urn:rampart:role:<name>) and longest peer address text (INET6_ADDRSTRLEN
+ * is 46 with its NUL). */
+#define RP_IDENTITY_ROLE_MAX 32u
+#define RP_IDENTITY_ADDR_MAX 47u
+
 /* Who is at the other end, from the verified certificate. */
 typedef struct rp_identity {
 	char id[RP_LIMIT_MQTT_CLIENT_ID_LEN + 1]; /* device id or service name (CN) */
-	char role[64];                            /* "device", or a service role */
-	char addr[64];                            /* peer address, for logs and counters */
+	char role[RP_IDENTITY_ROLE_MAX + 1];      /* "device", or a service role */
+	char addr[RP_IDENTITY_ADDR_MAX + 1];      /* peer address, for logs and counters */
 } rp_identity;
 
 /* Counters of refusals and traffic, per identity or per address. */

@@ -143,8 +143,10 @@ struct netconn {
 	atomic_uint refs;  /* the owner's, plus one while wake_task is queued */
 	uint8_t *rbuf;     /* a partial (or throttled) packet only; NULL when none */
 	size_t rlen, rcap;
-	char addr[64];
+	char addr[RP_IDENTITY_ADDR_MAX + 1];
 };
+
+_Static_assert(RP_ROLE_NAME_MAX <= RP_IDENTITY_ROLE_MAX, "a TLS role must fit rp_identity");
 
 /* The worker whose loop runs on this thread (NULL elsewhere). */
 static _Thread_local worker *tl_worker;
@@ -974,7 +976,7 @@ static void on_accept(rp_loop *loop, int lfd, unsigned events, void *arg)
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		char addr[64];
+		char addr[RP_IDENTITY_ADDR_MAX + 1];
 		const char *why;
 		int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
 
