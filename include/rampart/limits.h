@@ -361,4 +361,563 @@ RP_LIMITS_ASSERT_(RP_LIMIT_POLICY_ROLES >= 1u && RP_LIMIT_POLICY_RULES >= 1u, po
 RP_LIMITS_ASSERT_(RP_LIMIT_POLICY_RULES <= 65535u, policy_rules_fit_u16);
 RP_LIMITS_ASSERT_(RP_LIMIT_POLICY_ROLE_NAME >= 8u, policy_role_name_room);
 
+/* ------------------------------------------------------------------------
+ * Telemetry (SenML, RFC 8428): the strict parser of server/telemetry/senml.h
+ * (docs/telemetry.md). A payload past any of these is refused whole
+ * (MQTT 5: PUBACK 0x99 Payload format invalid); nothing of it is stored.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Largest SenML payload (JSON or CBOR) accepted, in bytes. Bounds: parse
+ * time and the memory of the decoded tree (JSON grows several-fold when
+ * decoded) per message. Checked before any byte is decoded.
+ */
+#define RP_LIMIT_SENML_PAYLOAD (256u * 1024u)
+
+/*
+ * Most records in one pack. Bounds: rows written to the store by one
+ * message (one PUBLISH must not stall the storage thread's batch), and the
+ * output array allocated from the record count announced up front.
+ */
+#define RP_LIMIT_SENML_RECORDS 4096u
+
+/*
+ * Most fields (known labels and ignored extensions together) in one
+ * record. Bounds: CPU of the duplicate-label checks and the hash table
+ * memory of a record made of thousands of ignored keys.
+ */
+#define RP_LIMIT_SENML_FIELDS 32u
+
+/*
+ * Longest resolved name (base name + name), in bytes. Bounds: the row size
+ * and index memory of the store; a base name repeated on every record
+ * cannot blow one payload up into megabytes of names.
+ */
+#define RP_LIMIT_SENML_NAME_LEN 256u
+
+/*
+ * Longest unit (u, bu), in bytes. Bounds: per-row storage of a field that
+ * the registry keeps short ("Cel", "%RH", "beat/min").
+ */
+#define RP_LIMIT_SENML_UNIT_LEN 32u
+
+/*
+ * Longest string value (vs, bytes of UTF-8) and data value (vd, bytes after
+ * base64url decoding). Bounds: per-row storage; telemetry is not a file
+ * transfer channel (firmware and files go over HTTPS).
+ */
+#define RP_LIMIT_SENML_STRING_LEN 4096u
+#define RP_LIMIT_SENML_DATA_LEN   4096u
+
+/*
+ * Longest JSON number token, in characters. Bounds: the time strtod()
+ * spends on a number of thousands of digits. RFC 8428 section 5 asks for
+ * mantissas under 19 and exponents under 5 characters.
+ */
+#define RP_LIMIT_SENML_NUMBER_LEN 64u
+
+/*
+ * Latest resolved time accepted, in milliseconds since the Unix epoch
+ * (9999-12-31T23:59:59.999Z); the earliest is the epoch itself. Bounds:
+ * integer overflow in time arithmetic and the date functions of the store.
+ */
+#define RP_LIMIT_SENML_TIME_MAX_MS 253402300799999LL
+
+/* Protocol facts of RFC 8428, not choices. */
+/* Highest SenML version (bver) understood; a higher one is refused. */
+#define RP_SENML_VERSION 10u
+/* Times below 2**28 seconds are relative to "now" (RFC 8428, 4.5.3). */
+#define RP_SENML_RELATIVE_TIME_S 268435456.0
+
+/* Range checks of the telemetry limits. */
+RP_LIMITS_ASSERT_(RP_LIMIT_SENML_PAYLOAD <= RP_LIMIT_MQTT_PACKET, senml_payload_fits_packet);
+RP_LIMITS_ASSERT_(RP_LIMIT_SENML_RECORDS >= 1u, senml_records_min);
+/* A JSON record takes at least 3 bytes ("{}," ), a CBOR one at least 1. */
+RP_LIMITS_ASSERT_(RP_LIMIT_SENML_RECORDS <= RP_LIMIT_SENML_PAYLOAD, senml_records_le_payload);
+/* Room for every label of RFC 8428 (15) in one record. */
+RP_LIMITS_ASSERT_(RP_LIMIT_SENML_FIELDS >= 15u && RP_LIMIT_SENML_FIELDS <= 255u, senml_fields);
+RP_LIMITS_ASSERT_(RP_LIMIT_SENML_NAME_LEN >= 64u && RP_LIMIT_SENML_NAME_LEN <= 65535u,
+		  senml_name_len);
+RP_LIMITS_ASSERT_(RP_LIMIT_SENML_UNIT_LEN >= 8u && RP_LIMIT_SENML_UNIT_LEN <= 255u, senml_unit_len);
+RP_LIMITS_ASSERT_(RP_LIMIT_SENML_STRING_LEN <= RP_LIMIT_SENML_PAYLOAD, senml_string_le_payload);
+RP_LIMITS_ASSERT_(RP_LIMIT_SENML_DATA_LEN <= RP_LIMIT_SENML_PAYLOAD, senml_data_le_payload);
+/* Room for any double written out in full ("-1.7976931348623157e308" is 23). */
+RP_LIMITS_ASSERT_(RP_LIMIT_SENML_NUMBER_LEN >= 32u && RP_LIMIT_SENML_NUMBER_LEN <= 1024u,
+		  senml_number_len);
+/* Times stay exact in a double (2**53) and far from int64 overflow. */
+RP_LIMITS_ASSERT_(RP_LIMIT_SENML_TIME_MAX_MS < 9007199254740992LL, senml_time_exact_in_double);
+
+/* ------------------------------------------------------------------------
+ * Operators: passwords, TOTP, tokens, sessions, login throttling
+ * (server/auth/{password,totp,secret,throttle,role}; docs/operators.md).
+ * Besides caps (RP_LIMIT_) and defaults (RP_DEFAULT_) this section has
+ * floors (RP_MIN_): security parameters that configuration may raise but
+ * never lower. Fixed formats (never configured) have neither prefix.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Longest operator (account) name, in bytes. Bounds: memory of the login
+ * throttle's per-account table and the length of log lines, both fed with
+ * names that an unauthenticated client chooses.
+ */
+#define RP_LIMIT_OPERATOR_NAME_LEN 64u
+
+/*
+ * Operator-chosen passwords: at least RP_MIN_PASSWORD_CHARS characters
+ * (code points), at most RP_LIMIT_PASSWORD_LEN bytes. The floor bounds
+ * online and offline guessing; the cap bounds the bytes a login request
+ * makes the server copy and hash (no longer password is ever verified).
+ */
+#define RP_MIN_PASSWORD_CHARS 12u
+#define RP_LIMIT_PASSWORD_LEN 256u
+
+/*
+ * Length of a generated password (rampart init), from a 56-symbol alphabet
+ * without look-alikes: 24 x 5.8 = 139 bits. Bounds: guessing of the first
+ * operator's password, which nobody chose.
+ */
+#define RP_PASSWORD_GENERATED_LEN 24u
+
+/*
+ * Argon2id cost: memory in KiB (m), passes (t), lanes (p). The caps are
+ * checked on a stored PHC string before Argon2 runs. Bounds: CPU and
+ * memory of one verify when the stored hash is corrupt or was written by
+ * an attacker (m=4 GiB would otherwise be allocated on every login). The
+ * floors bound offline guessing after a leak of the store (OWASP's
+ * minimum: m=19 MiB, t=2). Defaults: RFC 9106's second choice (64 MiB,
+ * t=3) with one lane, about 150 ms per hash (docs/operators.md).
+ */
+#define RP_LIMIT_ARGON2_M_KIB   (256u * 1024u)
+#define RP_DEFAULT_ARGON2_M_KIB (64u * 1024u)
+#define RP_MIN_ARGON2_M_KIB     (19u * 1024u)
+#define RP_LIMIT_ARGON2_T       10u
+#define RP_DEFAULT_ARGON2_T     3u
+#define RP_MIN_ARGON2_T         2u
+#define RP_LIMIT_ARGON2_P       4u
+#define RP_DEFAULT_ARGON2_P     1u
+
+/*
+ * Salt and tag written by rampartd, and the longest accepted when reading
+ * a stored hash (with the shortest: 8-byte salts, 16-byte tags). Bounds:
+ * the stack buffers of the PHC parser, and weak tags in a doctored store.
+ */
+#define RP_ARGON2_SALT_LEN       16u
+#define RP_ARGON2_HASH_LEN       32u
+#define RP_ARGON2_SALT_MIN_LEN   8u
+#define RP_ARGON2_HASH_MIN_LEN   16u
+#define RP_LIMIT_ARGON2_SALT_LEN 64u
+#define RP_LIMIT_ARGON2_HASH_LEN 64u
+
+/*
+ * Longest PHC string ("$argon2id$v=19$m=...,t=...,p=...$salt$hash"),
+ * terminating NUL excluded. Bounds: the work of the PHC parser on a
+ * stored string that is not what it should be.
+ */
+#define RP_LIMIT_PHC_LEN 256u
+
+/*
+ * Argon2 computations running at once in the process (hash and verify).
+ * Bounds: memory and CPU under a login flood from many addresses: each
+ * takes m KiB (2 x 64 MiB = 128 MiB) and a core; more at once than cores
+ * only adds latency. A login past the bound is answered "busy" (503) and
+ * does not count as an attempt. Set it to the number of cores.
+ */
+#define RP_LIMIT_PASSWORD_HASHES   16u
+#define RP_DEFAULT_PASSWORD_HASHES 2u
+
+/*
+ * TOTP (RFC 6238): length of a generated key (160 bits, RFC 4226's
+ * recommendation), longest key accepted, longest step, and the steps of
+ * clock skew accepted each side of now. Bounds: the skew is guessing, since
+ * every accepted step is one more valid code (3 in 10^6 at +-1); the key
+ * cap bounds the HMAC key buffer.
+ */
+#define RP_TOTP_KEY_LEN        20u
+#define RP_LIMIT_TOTP_KEY_LEN  64u
+#define RP_LIMIT_TOTP_PERIOD_S 60u
+#define RP_LIMIT_TOTP_SKEW     2u
+#define RP_DEFAULT_TOTP_SKEW   1u
+
+/*
+ * Opaque bearer tokens (API tokens, web sessions, CSRF tokens): random
+ * bytes in each. 256 bits make guessing hopeless, which is why a fast hash
+ * (SHA-256) is enough to store them (docs/operators.md).
+ */
+#define RP_TOKEN_RANDOM_LEN 32u
+
+/*
+ * Lifetime of an API token; every token has an expiry. Bounds: the window
+ * in which a leaked automation token is useful.
+ */
+#define RP_LIMIT_API_TOKEN_LIFETIME_S   (366u * 24u * 3600u)
+#define RP_DEFAULT_API_TOKEN_LIFETIME_S (90u * 24u * 3600u)
+
+/*
+ * Web session: idle timeout and absolute lifetime. Bounds: the use of a
+ * stolen session cookie or of a console left open.
+ */
+#define RP_LIMIT_SESSION_IDLE_S       (12u * 3600u)
+#define RP_DEFAULT_SESSION_IDLE_S     (30u * 60u)
+#define RP_LIMIT_SESSION_LIFETIME_S   (24u * 3600u)
+#define RP_DEFAULT_SESSION_LIFETIME_S (12u * 3600u)
+
+/*
+ * Login throttle. Entries: accounts, and addresses (IPv6 by /64), each
+ * table. Bounds: memory grown by failures for ever new names or from ever
+ * new addresses; past the cap the oldest idle entries are evicted.
+ */
+#define RP_LIMIT_THROTTLE_ENTRIES   100000u
+#define RP_DEFAULT_THROTTLE_ENTRIES 10000u
+
+/*
+ * Consecutive failures before the first lock, per account and per address
+ * (an address is shared by a NAT, so it gets more). Bounds: online
+ * password and TOTP guessing: past these, one guess per lock period.
+ */
+#define RP_LIMIT_THROTTLE_ACCOUNT_FAILURES   10u
+#define RP_DEFAULT_THROTTLE_ACCOUNT_FAILURES 5u
+#define RP_LIMIT_THROTTLE_ADDRESS_FAILURES   100u
+#define RP_DEFAULT_THROTTLE_ADDRESS_FAILURES 20u
+
+/*
+ * Lock durations: the first, doubling with each further failure up to the
+ * longest. The longest is capped because a lock is also a denial of
+ * service against the real operator, whom an attacker can lock out.
+ * Failures are forgotten after a quiet time with none (and no lock).
+ */
+#define RP_DEFAULT_THROTTLE_LOCK_S     60u
+#define RP_DEFAULT_THROTTLE_LOCK_MAX_S 3600u
+#define RP_LIMIT_THROTTLE_LOCK_MAX_S   (24u * 3600u)
+#define RP_DEFAULT_THROTTLE_QUIET_S    (24u * 3600u)
+#define RP_LIMIT_THROTTLE_QUIET_S      (30u * 24u * 3600u)
+
+/*
+ * Longest address key (text, IPv6 /64 prefix included). Bounds: the key
+ * buffers of the throttle and of its log lines.
+ */
+#define RP_LIMIT_THROTTLE_ADDRESS_LEN 64u
+
+/* Range checks of the operator limits. */
+RP_LIMITS_ASSERT_(RP_MIN_PASSWORD_CHARS >= 8u, password_floor_nist);
+/* Every character is at least one byte, at most four. */
+RP_LIMITS_ASSERT_(RP_LIMIT_PASSWORD_LEN >= 4u * RP_MIN_PASSWORD_CHARS, password_cap_room);
+RP_LIMITS_ASSERT_(RP_PASSWORD_GENERATED_LEN >= 20u, generated_password_strength);
+RP_LIMITS_ASSERT_(RP_PASSWORD_GENERATED_LEN <= RP_LIMIT_PASSWORD_LEN, generated_password_fits);
+RP_LIMITS_ASSERT_(RP_MIN_ARGON2_M_KIB <= RP_DEFAULT_ARGON2_M_KIB, argon2_m_floor);
+RP_LIMITS_ASSERT_(RP_DEFAULT_ARGON2_M_KIB <= RP_LIMIT_ARGON2_M_KIB, argon2_m_default);
+RP_LIMITS_ASSERT_(RP_MIN_ARGON2_T <= RP_DEFAULT_ARGON2_T, argon2_t_floor);
+RP_LIMITS_ASSERT_(RP_DEFAULT_ARGON2_T <= RP_LIMIT_ARGON2_T, argon2_t_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_ARGON2_P >= 1u && RP_DEFAULT_ARGON2_P <= RP_LIMIT_ARGON2_P,
+		  argon2_p_default);
+/* Argon2 needs 8 KiB per lane at least. */
+RP_LIMITS_ASSERT_(RP_MIN_ARGON2_M_KIB >= 8u * RP_LIMIT_ARGON2_P, argon2_m_per_lane);
+RP_LIMITS_ASSERT_(RP_ARGON2_SALT_MIN_LEN >= 8u && RP_ARGON2_SALT_MIN_LEN <= RP_ARGON2_SALT_LEN,
+		  argon2_salt_min);
+RP_LIMITS_ASSERT_(RP_ARGON2_SALT_LEN <= RP_LIMIT_ARGON2_SALT_LEN, argon2_salt_cap);
+RP_LIMITS_ASSERT_(RP_ARGON2_HASH_MIN_LEN >= 16u && RP_ARGON2_HASH_MIN_LEN <= RP_ARGON2_HASH_LEN,
+		  argon2_hash_min);
+RP_LIMITS_ASSERT_(RP_ARGON2_HASH_LEN <= RP_LIMIT_ARGON2_HASH_LEN, argon2_hash_cap);
+/* The longest PHC string: 25 bytes of fixed text, three 10-digit numbers, base64 of both. */
+RP_LIMITS_ASSERT_(RP_LIMIT_PHC_LEN >= 25u + 30u + (RP_LIMIT_ARGON2_SALT_LEN * 4u + 2u) / 3u +
+					      (RP_LIMIT_ARGON2_HASH_LEN * 4u + 2u) / 3u,
+		  phc_holds_caps);
+RP_LIMITS_ASSERT_(RP_DEFAULT_PASSWORD_HASHES >= 1u &&
+			  RP_DEFAULT_PASSWORD_HASHES <= RP_LIMIT_PASSWORD_HASHES,
+		  password_hashes_default);
+RP_LIMITS_ASSERT_(RP_TOTP_KEY_LEN >= 16u && RP_TOTP_KEY_LEN <= RP_LIMIT_TOTP_KEY_LEN, totp_key);
+RP_LIMITS_ASSERT_(RP_DEFAULT_TOTP_SKEW <= RP_LIMIT_TOTP_SKEW, totp_skew_default);
+RP_LIMITS_ASSERT_(RP_LIMIT_TOTP_PERIOD_S >= 30u, totp_period_room);
+RP_LIMITS_ASSERT_(RP_TOKEN_RANDOM_LEN >= 32u, token_256_bits);
+RP_LIMITS_ASSERT_(RP_DEFAULT_API_TOKEN_LIFETIME_S <= RP_LIMIT_API_TOKEN_LIFETIME_S,
+		  api_token_lifetime_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_SESSION_IDLE_S <= RP_LIMIT_SESSION_IDLE_S, session_idle_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_SESSION_LIFETIME_S <= RP_LIMIT_SESSION_LIFETIME_S,
+		  session_lifetime_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_SESSION_IDLE_S <= RP_DEFAULT_SESSION_LIFETIME_S,
+		  session_idle_within_lifetime);
+RP_LIMITS_ASSERT_(RP_DEFAULT_THROTTLE_ENTRIES >= 1u &&
+			  RP_DEFAULT_THROTTLE_ENTRIES <= RP_LIMIT_THROTTLE_ENTRIES,
+		  throttle_entries_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_THROTTLE_ACCOUNT_FAILURES >= 1u &&
+			  RP_DEFAULT_THROTTLE_ACCOUNT_FAILURES <=
+				  RP_LIMIT_THROTTLE_ACCOUNT_FAILURES,
+		  throttle_account_failures_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_THROTTLE_ADDRESS_FAILURES >= 1u &&
+			  RP_DEFAULT_THROTTLE_ADDRESS_FAILURES <=
+				  RP_LIMIT_THROTTLE_ADDRESS_FAILURES,
+		  throttle_address_failures_default);
+/* A shared address must not lock before one of its accounts does. */
+RP_LIMITS_ASSERT_(RP_DEFAULT_THROTTLE_ADDRESS_FAILURES >= RP_DEFAULT_THROTTLE_ACCOUNT_FAILURES,
+		  throttle_address_above_account);
+RP_LIMITS_ASSERT_(RP_DEFAULT_THROTTLE_LOCK_S >= 1u &&
+			  RP_DEFAULT_THROTTLE_LOCK_S <= RP_DEFAULT_THROTTLE_LOCK_MAX_S,
+		  throttle_lock_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_THROTTLE_LOCK_MAX_S <= RP_LIMIT_THROTTLE_LOCK_MAX_S,
+		  throttle_lock_max_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_THROTTLE_QUIET_S <= RP_LIMIT_THROTTLE_QUIET_S, throttle_quiet_default);
+/* Failures must outlive the longest lock, or a lock would forget its own cause. */
+RP_LIMITS_ASSERT_(RP_DEFAULT_THROTTLE_QUIET_S >= RP_DEFAULT_THROTTLE_LOCK_MAX_S,
+		  throttle_quiet_outlives_lock);
+/* INET6_ADDRSTRLEN (46) and "/64". */
+RP_LIMITS_ASSERT_(RP_LIMIT_THROTTLE_ADDRESS_LEN >= 49u, throttle_address_room);
+
+/* ------------------------------------------------------------------------
+ * PKI (server/pki): CSRs, certificate lifetimes, CRLs, EST responses.
+ * Durations in seconds. The engine refuses values outside these bounds
+ * (RP_E_INVALID_ARG); configuration and the CLI may choose within them.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Largest CSR accepted, checked before anything is decoded or allocated:
+ * the DER, and its text forms (base64 with line breaks as EST sends it,
+ * PEM). Bounds: memory and ASN.1 parsing work one enrollment request can
+ * cost (a request stuffed with extensions or attributes). An EC CSR is
+ * 250 to 500 bytes of DER.
+ */
+#define RP_LIMIT_PKI_CSR_DER     4096u
+#define RP_LIMIT_PKI_CSR_ENCODED 8192u
+
+/*
+ * Longest device id and fleet name, in bytes (ASCII). Bounds: the size of
+ * the CN (X.520 ub-common-name is 64), of the SAN URI, of the topic level
+ * d/{id}/ and of the file and store keys made from them.
+ */
+#define RP_LIMIT_PKI_DEVICE_ID_LEN  64u
+#define RP_LIMIT_PKI_FLEET_NAME_LEN 32u
+
+/*
+ * Device certificate lifetime. The cap bounds how long a stolen device key
+ * keeps working where a revocation is not seen (a relying party without
+ * the CRL); renewal is automatic, so short is cheap. The minimum bounds
+ * renewal load: every device re-enrolling every few minutes costs issuing
+ * CPU, store writes and CRL growth.
+ */
+#define RP_LIMIT_PKI_DEVICE_VALIDITY_S     (365u * 86400u)
+#define RP_DEFAULT_PKI_DEVICE_VALIDITY_S   (30u * 86400u)
+#define RP_LIMIT_PKI_DEVICE_VALIDITY_MIN_S 3600u
+
+/*
+ * Server (TLS listener) certificate lifetime. Bounds: the exposure of a
+ * server key that leaked; 398 days is the public Web PKI's bound.
+ */
+#define RP_LIMIT_PKI_SERVER_VALIDITY_S   (398u * 86400u)
+#define RP_DEFAULT_PKI_SERVER_VALIDITY_S (365u * 86400u)
+
+/*
+ * Issuing CA lifetime. Bounds: how long one online signing key (it lives
+ * on the server) is used before it must be rotated.
+ */
+#define RP_LIMIT_PKI_ISSUING_VALIDITY_S   (10u * 365u * 86400u)
+#define RP_DEFAULT_PKI_ISSUING_VALIDITY_S (5u * 365u * 86400u)
+
+/*
+ * Fleet root lifetime. Bounds: the life of a key that cannot be revoked,
+ * only replaced on every device; it stays offline.
+ */
+#define RP_LIMIT_PKI_ROOT_VALIDITY_S   (30u * 365u * 86400u)
+#define RP_DEFAULT_PKI_ROOT_VALIDITY_S (20u * 365u * 86400u)
+
+/*
+ * CRL nextUpdate, from thisUpdate. The cap bounds how long a CRL that
+ * misses a revocation stays acceptable to whoever caches it. The minimum
+ * bounds the refresh load and the outage risk: rampartd refuses every
+ * handshake once its CRL has expired (fail closed).
+ */
+#define RP_LIMIT_PKI_CRL_NEXT_UPDATE_S     (31u * 86400u)
+#define RP_DEFAULT_PKI_CRL_NEXT_UPDATE_S   (7u * 86400u)
+#define RP_LIMIT_PKI_CRL_NEXT_UPDATE_MIN_S 3600u
+
+/*
+ * Entries of one CRL. Bounds: the CRL every node loads and searches at
+ * each handshake (about 40 bytes an entry). Device certificates live 30
+ * days and leave the list once expired, so a fleet needs far less.
+ */
+#define RP_LIMIT_PKI_CRL_ENTRIES 1000000u
+
+/*
+ * subjectAltName entries of the server certificate, and certificates in one
+ * EST certs-only response. Bounds: the size of the certificate sent in
+ * every handshake, and of an EST response.
+ */
+#define RP_LIMIT_PKI_SERVER_SANS 32u
+#define RP_LIMIT_PKI_P7_CERTS    8u
+
+/* Range checks of the PKI limits. */
+RP_LIMITS_ASSERT_(RP_LIMIT_PKI_CSR_DER <= RP_LIMIT_PKI_CSR_ENCODED, csr_encoded_ge_der);
+/* The base64 of a CSR of the DER cap, with line breaks, fits the text cap. */
+RP_LIMITS_ASSERT_((RP_LIMIT_PKI_CSR_DER + 2u) / 3u * 4u * 66u / 64u <= RP_LIMIT_PKI_CSR_ENCODED,
+		  csr_encoded_holds_der);
+/* A device id is a client id and a CN: both bounds apply. */
+RP_LIMITS_ASSERT_(RP_LIMIT_PKI_DEVICE_ID_LEN <= RP_LIMIT_MQTT_CLIENT_ID_LEN,
+		  device_id_is_client_id);
+RP_LIMITS_ASSERT_(RP_LIMIT_PKI_DEVICE_ID_LEN <= 64u, device_id_fits_cn);
+RP_LIMITS_ASSERT_(RP_LIMIT_PKI_FLEET_NAME_LEN >= 1u, fleet_name_min);
+RP_LIMITS_ASSERT_(RP_LIMIT_PKI_DEVICE_VALIDITY_MIN_S <= RP_DEFAULT_PKI_DEVICE_VALIDITY_S &&
+			  RP_DEFAULT_PKI_DEVICE_VALIDITY_S <= RP_LIMIT_PKI_DEVICE_VALIDITY_S,
+		  device_validity_default);
+/* notBefore is backdated 5 minutes: the shortest certificate must outlast it. */
+RP_LIMITS_ASSERT_(RP_LIMIT_PKI_DEVICE_VALIDITY_MIN_S > 300u, device_validity_min);
+RP_LIMITS_ASSERT_(RP_DEFAULT_PKI_SERVER_VALIDITY_S <= RP_LIMIT_PKI_SERVER_VALIDITY_S,
+		  server_validity_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_PKI_ISSUING_VALIDITY_S <= RP_LIMIT_PKI_ISSUING_VALIDITY_S,
+		  issuing_validity_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_PKI_ROOT_VALIDITY_S <= RP_LIMIT_PKI_ROOT_VALIDITY_S,
+		  root_validity_default);
+/* A CA must be able to outlive what it issues. */
+RP_LIMITS_ASSERT_(RP_LIMIT_PKI_DEVICE_VALIDITY_S < RP_DEFAULT_PKI_ISSUING_VALIDITY_S &&
+			  RP_LIMIT_PKI_SERVER_VALIDITY_S < RP_DEFAULT_PKI_ISSUING_VALIDITY_S &&
+			  RP_DEFAULT_PKI_ISSUING_VALIDITY_S < RP_DEFAULT_PKI_ROOT_VALIDITY_S,
+		  ca_outlives_leaves);
+RP_LIMITS_ASSERT_(RP_LIMIT_PKI_CRL_NEXT_UPDATE_MIN_S <= RP_DEFAULT_PKI_CRL_NEXT_UPDATE_S &&
+			  RP_DEFAULT_PKI_CRL_NEXT_UPDATE_S <= RP_LIMIT_PKI_CRL_NEXT_UPDATE_S,
+		  crl_next_update_default);
+RP_LIMITS_ASSERT_(RP_LIMIT_PKI_SERVER_SANS >= 1u && RP_LIMIT_PKI_P7_CERTS >= 2u, pki_lists_min);
+
+/* ------------------------------------------------------------------------
+ * Store (server/store/store.h; docs/store.md): the storage thread's queue,
+ * its transactions, and the size of everything one row may hold. A value
+ * past a text or blob cap is refused at submission (RP_E_LIMIT); nothing
+ * of the operation is queued.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Operations and bytes waiting for, or inside, the storage thread. Bounds:
+ * memory when the database is slower than the fleet (a telemetry flood, a
+ * stalled PostgreSQL). Past either bound a submission is refused at once
+ * with RP_E_BUSY (back pressure): an event loop never blocks on the store.
+ */
+#define RP_LIMIT_STORE_QUEUE_OPS     65536u
+#define RP_DEFAULT_STORE_QUEUE_OPS   8192u
+#define RP_LIMIT_STORE_QUEUE_BYTES   (256u * 1024u * 1024u)
+#define RP_DEFAULT_STORE_QUEUE_BYTES (64u * 1024u * 1024u)
+
+/*
+ * Operations committed in one transaction (group commit), and how long the
+ * storage thread lingers for more when it is busy. Bounds: the latency of
+ * every operation of a batch (one slow batch delays all its callbacks) and
+ * the work redone when a batch has to be split.
+ */
+#define RP_LIMIT_STORE_BATCH_OPS       1024u
+#define RP_DEFAULT_STORE_BATCH_OPS     256u
+#define RP_LIMIT_STORE_BATCH_WAIT_MS   20u
+#define RP_DEFAULT_STORE_BATCH_WAIT_MS 2u
+
+/*
+ * Transient failures (a locked SQLite file, a lost PostgreSQL connection):
+ * retries of one transaction, the first back-off (doubling), the longest
+ * back-off, and how long one lock wait may last. Bounds: the time the
+ * storage thread spends on a database that is gone, while the queue fills
+ * and producers get RP_E_BUSY.
+ */
+#define RP_LIMIT_STORE_RETRIES           10u
+#define RP_DEFAULT_STORE_RETRIES         5u
+#define RP_DEFAULT_STORE_RETRY_MS        10u
+#define RP_LIMIT_STORE_RETRY_MAX_MS      2000u
+#define RP_LIMIT_STORE_BUSY_TIMEOUT_MS   60000u
+#define RP_DEFAULT_STORE_BUSY_TIMEOUT_MS 5000u
+
+/*
+ * Longest a PostgreSQL statement may run (statement_timeout). Bounds: one
+ * query (an aggregate over years of data) holding the storage thread, and
+ * with it every device's acknowledgements.
+ */
+#define RP_LIMIT_STORE_STATEMENT_MS   600000u
+#define RP_DEFAULT_STORE_STATEMENT_MS 30000u
+
+/*
+ * Rows in one page of a list (devices, certificates, commands, alerts,
+ * operators, tokens, audit entries), one telemetry series query, and one
+ * aggregate. Bounds: the memory and time of one API request; a client
+ * pages with the keyset cursor for more.
+ */
+#define RP_LIMIT_STORE_PAGE        1000u
+#define RP_LIMIT_STORE_SERIES_ROWS 10000u
+#define RP_LIMIT_STORE_BUCKETS     10000u
+
+/*
+ * Telemetry rows deleted per retention transaction. Bounds: how long
+ * retention holds the write lock; ingest waits at most one chunk.
+ */
+#define RP_LIMIT_STORE_RETENTION_CHUNK   50000u
+#define RP_DEFAULT_STORE_RETENTION_CHUNK 5000u
+
+/*
+ * Telemetry records in one insert operation. Bounds: the length of one
+ * operation inside a group commit (one message must not stall its batch).
+ */
+#define RP_LIMIT_STORE_RECORDS 4096u
+
+/*
+ * Identifiers (device, command, API token, MQTT client id, operator name),
+ * short text (model, firmware version, telemetry name and unit, alert
+ * kind, audit actor, action, target, password hash), addresses, tags,
+ * certificate serials (hex). Bounds: row and index size, and the memory of
+ * every list page that carries them.
+ */
+#define RP_LIMIT_STORE_ID_LEN     128u
+#define RP_LIMIT_STORE_TEXT_LEN   256u
+#define RP_LIMIT_STORE_ADDR_LEN   64u
+#define RP_LIMIT_STORE_TAGS       16u
+#define RP_LIMIT_STORE_TAG_LEN    64u
+#define RP_LIMIT_STORE_SERIAL_LEN 64u
+
+/*
+ * Larger values: a telemetry string or data value; a JSON document
+ * (command arguments and result, alert and audit detail); a TOTP secret;
+ * a retained message's payload and properties; a serialised persistent
+ * session. Bounds: memory per queued operation and per row read back.
+ */
+#define RP_LIMIT_STORE_VALUE_LEN   16384u
+#define RP_LIMIT_STORE_JSON_LEN    (64u * 1024u)
+#define RP_LIMIT_STORE_SECRET_LEN  64u
+#define RP_LIMIT_STORE_BLOB_LEN    RP_LIMIT_MQTT_PACKET
+#define RP_LIMIT_STORE_SESSION_LEN (4u * 1024u * 1024u)
+
+/*
+ * Latest time stored, in ms since the Unix epoch (9999-12-31T23:59:59.999Z);
+ * times before the epoch are refused. Bounds: overflow in time arithmetic
+ * (aggregate buckets) on either back end.
+ */
+#define RP_LIMIT_STORE_TIME_MAX_MS 253402300799999LL
+
+/* Range checks of the store limits. */
+RP_LIMITS_ASSERT_(RP_DEFAULT_STORE_QUEUE_OPS >= 1u &&
+			  RP_DEFAULT_STORE_QUEUE_OPS <= RP_LIMIT_STORE_QUEUE_OPS,
+		  store_queue_ops_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_STORE_QUEUE_BYTES <= RP_LIMIT_STORE_QUEUE_BYTES,
+		  store_queue_bytes_default);
+/* The queue must hold the largest single operation (a session or a batch). */
+RP_LIMITS_ASSERT_(RP_DEFAULT_STORE_QUEUE_BYTES >= 4u * RP_LIMIT_STORE_SESSION_LEN,
+		  store_queue_holds_op);
+RP_LIMITS_ASSERT_(RP_DEFAULT_STORE_BATCH_OPS >= 1u &&
+			  RP_DEFAULT_STORE_BATCH_OPS <= RP_LIMIT_STORE_BATCH_OPS,
+		  store_batch_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_STORE_BATCH_WAIT_MS <= RP_LIMIT_STORE_BATCH_WAIT_MS,
+		  store_batch_wait_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_STORE_RETRIES <= RP_LIMIT_STORE_RETRIES, store_retries_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_STORE_RETRY_MS <= RP_LIMIT_STORE_RETRY_MAX_MS, store_retry_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_STORE_BUSY_TIMEOUT_MS <= RP_LIMIT_STORE_BUSY_TIMEOUT_MS,
+		  store_busy_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_STORE_STATEMENT_MS <= RP_LIMIT_STORE_STATEMENT_MS,
+		  store_statement_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_STORE_RETENTION_CHUNK >= 1u &&
+			  RP_DEFAULT_STORE_RETENTION_CHUNK <= RP_LIMIT_STORE_RETENTION_CHUNK,
+		  store_retention_default);
+/* The store holds whatever the broker and the SenML parser hand it. */
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_ID_LEN >= RP_LIMIT_MQTT_CLIENT_ID_LEN, store_id_holds_client_id);
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_RECORDS >= RP_LIMIT_SENML_RECORDS, store_records_hold_pack);
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_TEXT_LEN >= RP_LIMIT_SENML_NAME_LEN, store_text_holds_name);
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_TEXT_LEN >= RP_LIMIT_SENML_UNIT_LEN, store_text_holds_unit);
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_VALUE_LEN >= RP_LIMIT_SENML_STRING_LEN &&
+			  RP_LIMIT_STORE_VALUE_LEN >= RP_LIMIT_SENML_DATA_LEN,
+		  store_value_holds_senml);
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_TIME_MAX_MS >= RP_LIMIT_SENML_TIME_MAX_MS, store_time_holds_senml);
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_ID_LEN >= RP_LIMIT_OPERATOR_NAME_LEN, store_id_holds_operator);
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_TEXT_LEN >= RP_LIMIT_PHC_LEN, store_text_holds_phc);
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_SECRET_LEN >= RP_LIMIT_TOTP_KEY_LEN, store_secret_holds_totp);
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_ADDR_LEN >= 48u, store_addr_holds_ipv6_port);
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_SERIAL_LEN >= 40u, store_serial_holds_20_octets);
+/* Times stay exact in a double and (to - from) never overflows an int64. */
+RP_LIMITS_ASSERT_(RP_LIMIT_STORE_TIME_MAX_MS < 9007199254740992LL, store_time_exact_in_double);
+
 #endif /* RAMPART_LIMITS_H */
