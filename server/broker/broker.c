@@ -497,3 +497,9 @@ void rp_broker_tick(rp_broker *b, uint64_t now_ms)
 		rp__session_end(b, ending[i]);
 	}
 }
+
+void rp_broker_set_ingest(rp_broker *b, rp_ingest_fn fn, void *ctx)
+{
+	b->ingest = fn;
+	b->ingest_ctx = ctx;
+}

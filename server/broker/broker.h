@@ -110,6 +110,44 @@ const rp_counters *rp_broker_totals(const rp_broker *b);
 size_t rp_broker_session_count(const rp_broker *b);
 size_t rp_broker_retained_count(const rp_broker *b);
 
+/* ---- telemetry ingestion ---------------------------------------------- */
+
+/* One QoS 1 PUBLISH whose PUBACK waits for the store (opaque). */
+typedef struct rp_ingest rp_ingest;
+
+/*
+ * The ingestion hook, called under the broker's serialisation (the same
+ * thread rules as every call here) for each PUBLISH a device sends to its
+ * own telemetry topic, d/{its id}/telemetry, once the ACL allowed it and
+ * before it is routed. `t` is non-NULL for QoS 1 only. Returns:
+ * - RP_OK: go on (a QoS 1 PUBLISH is acknowledged at once);
+ * - RP_NEED_MORE: QoS 1, the hook kept `t` and MUST call rp_ingest_done(t)
+ *   exactly once, later (any thread, under the same serialisation): the
+ *   PUBACK waits for it, so acknowledged means stored. Acknowledgements
+ *   of one client keep the order of its PUBLISHes [MQTT-4.6.0-2];
+ * - any error, with *reason set: the message is refused and not routed.
+ *   MQTT 5 clients get *reason in the PUBACK/PUBREC (QoS 1/2) and the
+ *   message is dropped at QoS 0; MQTT 3.1.1 clients, which cannot be told,
+ *   are disconnected. RP_MQTT_RC_PAYLOAD_FORMAT_INVALID counts a protocol
+ *   error for the device.
+ * At most limits.receive_max QoS 1 PUBLISHes of a client wait: past that an
+ * MQTT 5 client broke its Receive Maximum (DISCONNECT 0x93) and an MQTT
+ * 3.1.1 client is not read until one completes.
+ */
+typedef rp_status (*rp_ingest_fn)(void *ctx, const rp_identity *who, const uint8_t *payload,
+				  size_t len, uint8_t qos, rp_ingest *t, uint8_t *reason);
+
+/* Installs the hook (NULL: none). */
+void rp_broker_set_ingest(rp_broker *b, rp_ingest_fn fn, void *ctx);
+
+/*
+ * The store answered for t: reason 0 sends the PUBACK (with those of later
+ * PUBLISHes that were waiting behind it), another reason refuses it (MQTT
+ * 5; an MQTT 3.1.1 client is disconnected). If the client has gone, t is
+ * only freed. Wakes the client's connection through its io callbacks.
+ */
+void rp_ingest_done(rp_ingest *t, uint8_t reason);
+
 /* ---- clients ----------------------------------------------------------- */
 
 /* How the core reaches the network layer of one client. */

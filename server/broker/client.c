@@ -58,6 +58,22 @@ struct rp_client {
 
 	uint8_t *out;
 	size_t out_off, out_len, out_cap;
+
+	/* Acknowledgements in PUBLISH order while one waits for the store:
+	 * a FIFO of entries, the waiting ones (ingest_waiting) and those
+	 * answered already but queued behind them. */
+	rp_ingest *acks_head, *acks_tail;
+	uint16_t ingest_waiting; /* entries waiting for the store */
+	uint16_t nacks;          /* entries in the FIFO, at most receive_max */
+};
+
+struct rp_ingest {
+	rp_ingest *next;
+	rp_client *c; /* NULL once the client is gone */
+	uint16_t packet_id;
+	uint8_t type; /* PUBACK or PUBREC */
+	uint8_t done; /* answered: rc is the reason */
+	uint8_t rc;
 };
 
 /* ---- output ------------------------------------------------------------ */
@@ -664,6 +680,141 @@ static rp_status puback(rp_client *c, uint8_t type, uint16_t id, uint8_t rc)
 	return send_pkt(c, &a, NULL) == RP_OK ? RP_OK : close_with(c, 0);
 }
 
+/* Sends the answered acknowledgements at the head of the FIFO. */
+static rp_status acks_flush(rp_client *c)
+{
+	rp_status st = RP_OK;
+
+	while (c->acks_head != NULL && c->acks_head->done) {
+		rp_ingest *t = c->acks_head;
+
+		c->acks_head = t->next;
+		if (c->acks_head == NULL) {
+			c->acks_tail = NULL;
+		}
+		c->nacks--;
+		if (st == RP_OK && c->state == CS_CONNECTED) {
+			if (t->rc != 0 && c->version == RP_MQTT_V311) {
+				st = close_with(c, 0); /* 3.1.1 cannot be told no */
+			} else {
+				st = puback(c, t->type, t->packet_id, t->rc);
+			}
+		}
+		rp_free(NULL, t);
+	}
+	return st;
+}
+
+static void acks_push(rp_client *c, rp_ingest *t)
+{
+	t->next = NULL;
+	if (c->acks_tail != NULL) {
+		c->acks_tail->next = t;
+	} else {
+		c->acks_head = t;
+	}
+	c->acks_tail = t;
+	c->nacks++;
+}
+
+/* An acknowledgement, in order behind those that wait for the store. */
+static rp_status ack_in_order(rp_client *c, uint8_t type, uint16_t id, uint8_t rc)
+{
+	rp_ingest *t;
+
+	if (c->acks_head == NULL) {
+		return puback(c, type, id, rc);
+	}
+	t = rp_calloc(NULL, 1, sizeof(*t));
+	if (t == NULL) {
+		return close_with(c, RP_MQTT_RC_SERVER_BUSY);
+	}
+	t->c = c;
+	t->packet_id = id;
+	t->type = type;
+	t->done = 1;
+	t->rc = rc;
+	acks_push(c, t);
+	return RP_OK;
+}
+
+void rp_ingest_done(rp_ingest *t, uint8_t reason)
+{
+	rp_client *c = t->c;
+
+	if (c == NULL) {
+		rp_free(NULL, t); /* the client went away meanwhile */
+		return;
+	}
+	t->done = 1;
+	t->rc = reason;
+	c->ingest_waiting--;
+	if (acks_flush(c) != RP_OK && c->io.close != NULL) {
+		c->io.close(c->io.ctx);
+	}
+}
+
+/* 1 if topic is the client's own d/{id}/telemetry (devices only). */
+static int own_telemetry(const rp_client *c, const rp_mqtt_str *topic)
+{
+	size_t idlen = strlen(c->who.id);
+
+	return strcmp(c->who.role, "device") == 0 && idlen > 0 && topic->len == idlen + 12u &&
+	       memcmp(topic->p, "d/", 2) == 0 && memcmp(topic->p + 2, c->who.id, idlen) == 0 &&
+	       memcmp(topic->p + 2 + idlen, "/telemetry", 10) == 0;
+}
+
+/*
+ * Hands a device's telemetry to the ingestion hook. Returns RP_OK (go
+ * on; *deferred 1 if the PUBACK waits for the store), or the result of
+ * refusing it (*refused 1).
+ */
+static rp_status ingest(rp_client *c, const rp_mqtt_publish *p, int *deferred, int *refused)
+{
+	rp_broker *b = c->b;
+	rp_ingest *t = NULL;
+	uint8_t rc = RP_MQTT_RC_IMPL_SPECIFIC;
+	rp_status st;
+
+	if (p->qos == 1) {
+		t = rp_calloc(NULL, 1, sizeof(*t));
+		if (t == NULL) {
+			*refused = 1;
+			return c->version == RP_MQTT_V5
+				       ? ack_in_order(c, RP_MQTT_PUBACK, p->packet_id,
+						      RP_MQTT_RC_SERVER_BUSY)
+				       : close_with(c, 0);
+		}
+		t->c = c;
+		t->packet_id = p->packet_id;
+		t->type = RP_MQTT_PUBACK;
+	}
+	st = b->ingest(b->ingest_ctx, &c->who, p->payload.p, p->payload.len, p->qos, t, &rc);
+	if (st == RP_NEED_MORE && t != NULL) {
+		acks_push(c, t);
+		c->ingest_waiting++;
+		*deferred = 1;
+		return RP_OK;
+	}
+	rp_free(NULL, t);
+	if (st == RP_OK || st == RP_NEED_MORE) {
+		return RP_OK;
+	}
+	*refused = 1;
+	if (rc == RP_MQTT_RC_PAYLOAD_FORMAT_INVALID) {
+		id_ctr(c)->protocol_errors++;
+		addr_ctr(c)->protocol_errors++;
+		b->totals.protocol_errors++;
+	}
+	if (c->version == RP_MQTT_V311) {
+		return close_with(c, 0);
+	}
+	if (p->qos == 0) {
+		return RP_OK;
+	}
+	return ack_in_order(c, p->qos == 1 ? RP_MQTT_PUBACK : RP_MQTT_PUBREC, p->packet_id, rc);
+}
+
 /* Resolves the topic of an MQTT 5 PUBLISH with a topic alias (3.3.2.3.4). */
 static rp_status resolve_alias(rp_client *c, const rp_mqtt_publish *p, rp_mqtt_str *topic)
 {
@@ -777,6 +928,7 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 	rp_mqtt_str topic;
 	rp_msg *m;
 	rp_status st;
+	int deferred = 0;
 
 	id_ctr(c)->msgs_in++;
 	id_ctr(c)->bytes_in += wire_len;
@@ -823,6 +975,14 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 		return puback(c, p->qos == 1 ? RP_MQTT_PUBACK : RP_MQTT_PUBREC, p->packet_id,
 			      RP_MQTT_RC_NOT_AUTHORIZED);
 	}
+	if (b->ingest != NULL && own_telemetry(c, &topic)) {
+		int refused = 0;
+
+		st = ingest(c, p, &deferred, &refused);
+		if (st != RP_OK || refused) {
+			return st;
+		}
+	}
 	m = rp__msg_new(p, &topic, b->now_ms);
 	if (m == NULL) {
 		if (p->qos == 0 || c->version == RP_MQTT_V311) {
@@ -850,11 +1010,11 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 		c->throttled_until = b->now_ms + BACKPRESSURE_PAUSE_MS;
 	}
 	if (p->qos == 1) {
-		return puback(c, RP_MQTT_PUBACK, p->packet_id, 0);
+		return deferred ? RP_OK : ack_in_order(c, RP_MQTT_PUBACK, p->packet_id, 0);
 	}
 	if (p->qos == 2) {
 		s->rx_qos2[s->nrx_qos2++] = p->packet_id;
-		return puback(c, RP_MQTT_PUBREC, p->packet_id, 0);
+		return ack_in_order(c, RP_MQTT_PUBREC, p->packet_id, 0);
 	}
 	return RP_OK;
 }
@@ -1169,6 +1329,18 @@ rp_status rp_client_input(rp_client *c, const uint8_t *buf, size_t len, size_t *
 			if (st != RP_OK) {
 				break;
 			}
+			if (pkt.u.publish.qos > 0 && c->nacks >= c->b->lim.receive_max) {
+				/* Its acknowledgements wait for the store and fill the window. */
+				if (c->version == RP_MQTT_V5) {
+					id_ctr(c)->protocol_errors++;
+					st = close_with(c, RP_MQTT_RC_RECEIVE_MAX_EXCEEDED);
+					break;
+				}
+				c->throttled_until =
+					now_ms + 1u; /* 3.1.1: unread until one completes */
+				st = RP_OK;
+				break;
+			}
 		}
 		pos += n;
 		if (c->state == CS_WAIT_CONNECT) {
@@ -1269,6 +1441,20 @@ void rp_client_closed(rp_client *c, uint64_t now_ms)
 
 	b->now_ms = now_ms;
 	c->state = CS_CLOSING;
+	/* Waiting acknowledgements: the store's answers find no client. */
+	while (c->acks_head != NULL) {
+		rp_ingest *t = c->acks_head;
+
+		c->acks_head = t->next;
+		if (t->done) {
+			rp_free(NULL, t);
+		} else {
+			t->c = NULL;
+		}
+	}
+	c->acks_tail = NULL;
+	c->ingest_waiting = 0;
+	c->nacks = 0;
 	if (s == NULL) {
 		rp__msg_unref(c->will);
 		c->will = NULL;

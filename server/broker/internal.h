@@ -84,7 +84,9 @@ struct rp_broker {
 	rp_map *by_addr;             /* address -> rp_counters */
 	rp_counters totals;
 	uint64_t now_ms;
-	int pressure; /* set by a delivery that left a queue above 3/4 of its bound */
+	int pressure;        /* set by a delivery that left a queue above 3/4 of its bound */
+	rp_ingest_fn ingest; /* telemetry hook; NULL: none */
+	void *ingest_ctx;
 };
 
 /* ---- messages (msg.c) ---- */

@@ -14,6 +14,7 @@
 
 #include "auth/policy.h"
 #include "broker/broker.h"
+#include "broker/internal.h" /* the window test lowers receive_max */
 #include "util/alloc.h"
 
 static const char policy_text[] = "role device\n"
@@ -847,6 +848,137 @@ static void test_backpressure_slows_publisher(void **state)
 }
 
 /* The retained store is bounded per device namespace; clearing gives room back. */
+/* ---- telemetry ingestion hook ------------------------------------------ */
+
+typedef struct fake_store {
+	rp_ingest *held[8];
+	size_t nheld;
+	int calls;
+	int refuse; /* answer "payload format invalid" */
+} fake_store;
+
+static rp_status fake_ingest(void *ctx, const rp_identity *who, const uint8_t *payload, size_t len,
+			     uint8_t qos, rp_ingest *t, uint8_t *reason)
+{
+	fake_store *f = ctx;
+
+	(void)payload;
+	(void)len;
+	assert_string_equal(who->role, "device");
+	f->calls++;
+	if (f->refuse) {
+		*reason = RP_MQTT_RC_PAYLOAD_FORMAT_INVALID;
+		return RP_E_MALFORMED;
+	}
+	if (qos == 1) {
+		assert_non_null(t);
+		assert_true(f->nheld < 8);
+		f->held[f->nheld++] = t;
+		return RP_NEED_MORE;
+	}
+	assert_null(t);
+	return RP_OK;
+}
+
+/* Acknowledged means stored: the PUBACK of a device's QoS 1 telemetry waits
+ * for the store, later acknowledgements of the same client wait behind it
+ * (PUBLISH order), and the message is routed at once all the same. */
+static void test_ingest_puback_after_store(void **state)
+{
+	env *e = *state;
+	tclient dev, svc;
+	fake_store f;
+	rp_mqtt_packet p;
+	uint8_t copy[4096];
+
+	memset(&f, 0, sizeof(f));
+	rp_broker_set_ingest(e->b, fake_ingest, &f);
+	open_connected(e, &svc, "svc", "ingest", RP_MQTT_V5);
+	assert_int_equal(subscribe(e, &svc, "d/+/telemetry", 0), 0);
+	open_connected(e, &dev, "dev-a", "device", RP_MQTT_V5);
+	assert_int_equal(publish(e, &dev, "d/dev-a/telemetry", "[{\"n\":\"t\",\"v\":1}]", 1, 1, 0),
+			 RP_OK);
+	assert_int_equal(f.calls, 1);
+	assert_int_equal(f.nheld, 1);
+	assert_false(next_pkt(e, &dev, &p, copy, sizeof(copy))); /* no PUBACK yet */
+	assert_true(next_pkt(e, &svc, &p, copy, sizeof(copy)));  /* routed at once */
+	assert_int_equal(p.type, RP_MQTT_PUBLISH);
+	/* Not telemetry: acknowledged by the broker alone, but after id 1. */
+	assert_int_equal(publish(e, &dev, "d/dev-a/other", "x", 1, 2, 0), RP_OK);
+	assert_int_equal(publish(e, &dev, "d/dev-a/telemetry", "y", 1, 3, 0), RP_OK);
+	assert_int_equal(f.nheld, 2);
+	assert_false(next_pkt(e, &dev, &p, copy, sizeof(copy)));
+	/* The store answers the second one first: still nothing (order). */
+	rp_ingest_done(f.held[1], 0);
+	assert_false(next_pkt(e, &dev, &p, copy, sizeof(copy)));
+	rp_ingest_done(f.held[0], 0);
+	for (uint16_t id = 1; id <= 3; id++) {
+		assert_true(next_pkt(e, &dev, &p, copy, sizeof(copy)));
+		assert_int_equal(p.type, RP_MQTT_PUBACK);
+		assert_int_equal(p.u.ack.packet_id, id);
+		assert_int_equal(p.u.ack.reason_code, 0);
+	}
+	/* A failed write is reported to the device (it will send again). */
+	assert_int_equal(publish(e, &dev, "d/dev-a/telemetry", "z", 1, 4, 0), RP_OK);
+	rp_ingest_done(f.held[2], RP_MQTT_RC_IMPL_SPECIFIC);
+	assert_true(next_pkt(e, &dev, &p, copy, sizeof(copy)));
+	assert_int_equal(p.u.ack.packet_id, 4);
+	assert_int_equal(p.u.ack.reason_code, RP_MQTT_RC_IMPL_SPECIFIC);
+	/* The client leaves while the store works: the answer finds nobody. */
+	assert_int_equal(publish(e, &dev, "d/dev-a/telemetry", "w", 1, 5, 0), RP_OK);
+	close_client(e, &dev);
+	rp_ingest_done(f.held[3], 0); /* freed, nothing sent (ASan: no leak, no use after free) */
+	/* Another device's topic or a service is never handed to the hook. */
+	f.calls = 0;
+	assert_int_equal(publish(e, &svc, "d/dev-a/telemetry", "no", 0, 0, 0), RP_OK);
+	assert_int_equal(f.calls, 0);
+	close_client(e, &svc);
+	rp_broker_set_ingest(e->b, NULL, NULL);
+}
+
+/* A payload the hook refuses: MQTT 5 gets the reason and a protocol error
+ * is counted; MQTT 3.1.1, which cannot be told, is disconnected. Nothing is
+ * routed. A full window of waiting acknowledgements is the client's
+ * Receive Maximum: MQTT 5 past it is a violation. */
+static void test_ingest_refusals_and_window(void **state)
+{
+	env *e = *state;
+	tclient dev, svc, old;
+	fake_store f;
+	rp_mqtt_packet p;
+	uint8_t copy[4096];
+	const rp_counters *ctr;
+
+	memset(&f, 0, sizeof(f));
+	f.refuse = 1;
+	rp_broker_set_ingest(e->b, fake_ingest, &f);
+	open_connected(e, &svc, "svc", "ingest", RP_MQTT_V5);
+	assert_int_equal(subscribe(e, &svc, "d/+/telemetry", 0), 0);
+	open_connected(e, &dev, "dev-a", "device", RP_MQTT_V5);
+	assert_int_equal(publish(e, &dev, "d/dev-a/telemetry", "garbage", 1, 1, 0), RP_OK);
+	assert_true(next_pkt(e, &dev, &p, copy, sizeof(copy)));
+	assert_int_equal(p.type, RP_MQTT_PUBACK);
+	assert_int_equal(p.u.ack.reason_code, RP_MQTT_RC_PAYLOAD_FORMAT_INVALID);
+	assert_false(next_pkt(e, &svc, &p, copy, sizeof(copy)));
+	ctr = rp_broker_counters_for_id(e->b, "dev-a");
+	assert_non_null(ctr);
+	assert_int_equal(ctr->protocol_errors, 1);
+	open_connected(e, &old, "dev-b", "device", RP_MQTT_V311);
+	assert_int_equal(publish(e, &old, "d/dev-b/telemetry", "garbage", 1, 1, 0), RP_E_CLOSED);
+	close_client(e, &old);
+	/* The window: receive_max acknowledgements waiting, one more is a violation. */
+	f.refuse = 0;
+	e->b->lim.receive_max = 2;
+	assert_int_equal(publish(e, &dev, "d/dev-a/telemetry", "a", 1, 2, 0), RP_OK);
+	assert_int_equal(publish(e, &dev, "d/dev-a/telemetry", "b", 1, 3, 0), RP_OK);
+	assert_int_equal(publish(e, &dev, "d/dev-a/telemetry", "c", 1, 4, 0), RP_E_CLOSED);
+	close_client(e, &dev);
+	rp_ingest_done(f.held[0], 0);
+	rp_ingest_done(f.held[1], 0);
+	close_client(e, &svc);
+	rp_broker_set_ingest(e->b, NULL, NULL);
+}
+
 static void test_retained_per_device_cap(void **state)
 {
 	env *e = *state;
@@ -897,6 +1029,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_role_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_listener_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_slows_publisher, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_puback_after_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_refusals_and_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retained_per_device_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_rate_slowed_then_disconnected, setup,
 						teardown),
