@@ -65,6 +65,10 @@ typedef enum rp_status {
 	RP_E_CRYPTO,    /* a cryptographic operation or verification failed */
 	RP_E_INTERNAL,  /* a bug: an invariant did not hold */
 
+	/* Storage (server/store). */
+	RP_E_BUSY,   /* a bounded queue is full: back pressure, try again later */
+	RP_E_EXISTS, /* an object with that key already exists */
+
 	RP_STATUS_COUNT_ /* not a status: the number of names above */
 } rp_status;
 

@@ -37,6 +37,8 @@ static const char *const status_text[RP_STATUS_COUNT_] = {
 	[RP_E_STATE] = "invalid state",
 	[RP_E_CRYPTO] = "cryptographic failure",
 	[RP_E_INTERNAL] = "internal error",
+	[RP_E_BUSY] = "busy, try again later",
+	[RP_E_EXISTS] = "already exists",
 };
 
 const char *rp_status_str(rp_status st)

@@ -75,7 +75,7 @@ static void test_stable_values(void **state)
 	assert_int_equal(RP_E_BUF_TOO_SMALL, 3);
 	assert_int_equal(RP_E_MALFORMED, 4);
 	assert_int_equal(RP_E_PROTOCOL + 1, RP_E_NOMEM);
-	assert_int_equal(RP_E_INTERNAL + 1, RP_STATUS_COUNT_);
+	assert_int_equal(RP_E_EXISTS + 1, RP_STATUS_COUNT_);
 }
 
 static void test_text_is_constant(void **state)
