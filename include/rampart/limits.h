@@ -917,7 +917,153 @@ RP_LIMITS_ASSERT_(RP_LIMIT_STORE_TEXT_LEN >= RP_LIMIT_PHC_LEN, store_text_holds_
 RP_LIMITS_ASSERT_(RP_LIMIT_STORE_SECRET_LEN >= RP_LIMIT_TOTP_KEY_LEN, store_secret_holds_totp);
 RP_LIMITS_ASSERT_(RP_LIMIT_STORE_ADDR_LEN >= 48u, store_addr_holds_ipv6_port);
 RP_LIMITS_ASSERT_(RP_LIMIT_STORE_SERIAL_LEN >= 40u, store_serial_holds_20_octets);
+/*
+ * Longest telemetry retention a configuration may set (telemetry.retention),
+ * in seconds: 100 years. Bounds nothing an attacker controls; it keeps the
+ * cut-off time (now - retention) far from any overflow.
+ */
+#define RP_LIMIT_TELEMETRY_RETENTION_S 3155760000u
+
 /* Times stay exact in a double and (to - from) never overflows an int64. */
 RP_LIMITS_ASSERT_(RP_LIMIT_STORE_TIME_MAX_MS < 9007199254740992LL, store_time_exact_in_double);
+
+/* ------------------------------------------------------------------------
+ * REST API (server/api/api.h; docs/api.md): the HTTPS listener of the
+ * console and of automation. CivetWeb serves it with one worker thread per
+ * connection, so threads, queue and timeouts bound what idle or slow peers
+ * can hold; sizes are checked before a byte of a body is read, and stricter
+ * before authentication.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Worker threads, and accepted connections waiting for one. Bounds: the
+ * threads and stacks of the process, and how many connections one client
+ * (or many) can make it hold; each worker serves one connection at a time.
+ */
+#define RP_LIMIT_API_THREADS   64u
+#define RP_DEFAULT_API_THREADS 8u
+#define RP_LIMIT_API_QUEUE     1024u
+#define RP_DEFAULT_API_QUEUE   64u
+
+/*
+ * Request line and headers together, in bytes (CivetWeb's read buffer;
+ * CivetWeb also stops at 64 header lines). Bounds: the memory one
+ * connection makes the server hold before anything is authenticated, and
+ * the work of parsing huge cookies or URIs.
+ */
+#define RP_LIMIT_API_HEADER_BYTES   16384u
+#define RP_DEFAULT_API_HEADER_BYTES 8192u
+
+/*
+ * Request body of an authenticated request, and of an unauthenticated one
+ * (the login), in bytes; checked against Content-Length before reading, and
+ * while reading a chunked body. Bounds: memory and JSON parsing work per
+ * request (a parsed JSON tree is several times its text); the login cap
+ * keeps what a stranger can send to a few KiB.
+ */
+#define RP_LIMIT_API_BODY         (256u * 1024u)
+#define RP_DEFAULT_API_BODY       (64u * 1024u)
+#define RP_LIMIT_API_PREAUTH_BODY 4096u
+
+/*
+ * Nesting of arrays and objects in a JSON body, checked by a scan before
+ * the parser runs. Bounds: the recursion (stack) of the JSON parser on
+ * "[[[[...", which would otherwise go 2048 levels deep.
+ */
+#define RP_LIMIT_API_JSON_DEPTH 16u
+
+/*
+ * Query string bytes (before decoding) and parameters in it. Bounds: the
+ * decoding buffer of a request and the work of matching parameters; no
+ * route takes more than 8.
+ */
+#define RP_LIMIT_API_QUERY_LEN    2048u
+#define RP_LIMIT_API_QUERY_PARAMS 16u
+
+/*
+ * Longest opaque pagination cursor (the "after" parameter), in characters.
+ * Bounds: the decoding work and buffer of a cursor sent back by a client.
+ */
+#define RP_LIMIT_API_CURSOR_LEN 512u
+
+/*
+ * Items in one page of a list, telemetry points in one page of a series,
+ * and buckets in one aggregate. Bounds: the memory and time of one request
+ * and the size of its response; a client pages with the cursor for more.
+ */
+#define RP_LIMIT_API_PAGE     1000u
+#define RP_DEFAULT_API_PAGE   50u
+#define RP_LIMIT_API_SERIES   10000u
+#define RP_DEFAULT_API_SERIES 1000u
+#define RP_LIMIT_API_BUCKETS  5000u
+
+/*
+ * Network read or write that makes no progress, and an idle keep-alive
+ * connection, in milliseconds. Bounds: slowloris and idle connections,
+ * each of which holds a worker thread (CivetWeb's deadline is per read or
+ * write, not per request: the worker count is the real bound).
+ */
+#define RP_LIMIT_API_REQUEST_TIMEOUT_MS   60000u
+#define RP_DEFAULT_API_REQUEST_TIMEOUT_MS 10000u
+#define RP_LIMIT_API_KEEPALIVE_MS         30000u
+#define RP_DEFAULT_API_KEEPALIVE_MS       2000u
+
+/*
+ * Command name (a topic level of d/{id}/cmd/{name}) and its JSON arguments
+ * as published, in bytes. Bounds: the MQTT message one API call makes the
+ * broker route to a device (a constrained device has a small buffer) and
+ * the row stored with it.
+ */
+#define RP_LIMIT_API_COMMAND_NAME_LEN 64u
+#define RP_LIMIT_API_COMMAND_ARGS     (16u * 1024u)
+
+/*
+ * Lifetime of a TOTP enrolment that was started but not confirmed, in
+ * seconds. Bounds: how long a pending key (a secret, in memory) lives.
+ */
+#define RP_LIMIT_API_TOTP_PENDING_S 600u
+
+/* Range checks of the API limits. */
+RP_LIMITS_ASSERT_(RP_DEFAULT_API_THREADS >= 1u && RP_DEFAULT_API_THREADS <= RP_LIMIT_API_THREADS,
+		  api_threads_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_API_QUEUE >= 1u && RP_DEFAULT_API_QUEUE <= RP_LIMIT_API_QUEUE,
+		  api_queue_default);
+/* A request line with a full query and a session cookie must fit. */
+RP_LIMITS_ASSERT_(RP_DEFAULT_API_HEADER_BYTES >= 2u * RP_LIMIT_API_QUERY_LEN &&
+			  RP_DEFAULT_API_HEADER_BYTES <= RP_LIMIT_API_HEADER_BYTES,
+		  api_header_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_API_BODY <= RP_LIMIT_API_BODY, api_body_default);
+/* A login body: name and password, each character escaped as \uXXXX, and a code. */
+RP_LIMITS_ASSERT_(RP_LIMIT_API_PREAUTH_BODY >=
+			  6u * (RP_LIMIT_PASSWORD_LEN + RP_LIMIT_OPERATOR_NAME_LEN) + 128u,
+		  api_preauth_body_holds_login);
+RP_LIMITS_ASSERT_(RP_LIMIT_API_PREAUTH_BODY <= RP_DEFAULT_API_BODY, api_preauth_le_body);
+/* A command's arguments, escaped at worst 6 times, fit the default body. */
+RP_LIMITS_ASSERT_(6u * RP_LIMIT_API_COMMAND_ARGS <= RP_LIMIT_API_BODY, api_body_holds_command);
+RP_LIMITS_ASSERT_(RP_LIMIT_API_JSON_DEPTH >= 4u && RP_LIMIT_API_JSON_DEPTH <= 64u, api_json_depth);
+RP_LIMITS_ASSERT_(RP_LIMIT_API_QUERY_PARAMS >= 8u, api_query_params_room);
+/* A cursor holds the base64 of a store id, a time and a sequence number. */
+RP_LIMITS_ASSERT_(RP_LIMIT_API_CURSOR_LEN >= (RP_LIMIT_STORE_ID_LEN + 48u) * 4u / 3u + 4u &&
+			  RP_LIMIT_API_CURSOR_LEN <= RP_LIMIT_API_QUERY_LEN,
+		  api_cursor_len);
+RP_LIMITS_ASSERT_(RP_DEFAULT_API_PAGE >= 1u && RP_DEFAULT_API_PAGE <= RP_LIMIT_API_PAGE,
+		  api_page_default);
+RP_LIMITS_ASSERT_(RP_LIMIT_API_PAGE <= RP_LIMIT_STORE_PAGE, api_page_le_store);
+RP_LIMITS_ASSERT_(RP_DEFAULT_API_SERIES >= 1u && RP_DEFAULT_API_SERIES <= RP_LIMIT_API_SERIES,
+		  api_series_default);
+RP_LIMITS_ASSERT_(RP_LIMIT_API_SERIES <= RP_LIMIT_STORE_SERIES_ROWS, api_series_le_store);
+RP_LIMITS_ASSERT_(RP_LIMIT_API_BUCKETS <= RP_LIMIT_STORE_BUCKETS, api_buckets_le_store);
+RP_LIMITS_ASSERT_(RP_DEFAULT_API_REQUEST_TIMEOUT_MS >= 1000u &&
+			  RP_DEFAULT_API_REQUEST_TIMEOUT_MS <= RP_LIMIT_API_REQUEST_TIMEOUT_MS,
+		  api_request_timeout_default);
+RP_LIMITS_ASSERT_(RP_DEFAULT_API_KEEPALIVE_MS <= RP_LIMIT_API_KEEPALIVE_MS, api_keepalive_default);
+/* The command name is one topic level below d/{id}/cmd/; the payload fits a packet. */
+RP_LIMITS_ASSERT_(RP_LIMIT_API_COMMAND_NAME_LEN + RP_LIMIT_MQTT_CLIENT_ID_LEN + 16u <=
+			  RP_DEFAULT_MQTT_TOPIC_LEN,
+		  api_command_topic_fits);
+RP_LIMITS_ASSERT_(RP_LIMIT_API_COMMAND_ARGS + 256u <= RP_DEFAULT_MQTT_PACKET &&
+			  RP_LIMIT_API_COMMAND_ARGS <= RP_LIMIT_STORE_JSON_LEN,
+		  api_command_args_fit);
+RP_LIMITS_ASSERT_(RP_LIMIT_API_TOTP_PENDING_S >= 60u, api_totp_pending_room);
 
 #endif /* RAMPART_LIMITS_H */

@@ -127,9 +127,11 @@ typedef struct rp_ingest rp_ingest;
  *   of one client keep the order of its PUBLISHes [MQTT-4.6.0-2];
  * - any error, with *reason set: the message is refused and not routed.
  *   MQTT 5 clients get *reason in the PUBACK/PUBREC (QoS 1/2) and the
- *   message is dropped at QoS 0; MQTT 3.1.1 clients, which cannot be told,
- *   are disconnected. RP_MQTT_RC_PAYLOAD_FORMAT_INVALID counts a protocol
- *   error for the device.
+ *   message is dropped at QoS 0. RP_MQTT_RC_PAYLOAD_FORMAT_INVALID counts a
+ *   protocol error for the device; MQTT 3.1.1 clients, which cannot be
+ *   told, get a plain acknowledgement for it (closing would only make them
+ *   send the same broken payload again) and are disconnected for any other
+ *   reason (a store that cannot take it: they send it again later).
  * At most limits.receive_max QoS 1 PUBLISHes of a client wait: past that an
  * MQTT 5 client broke its Receive Maximum (DISCONNECT 0x93) and an MQTT
  * 3.1.1 client is not read until one completes.

@@ -807,6 +807,15 @@ static rp_status ingest(rp_client *c, const rp_mqtt_publish *p, int *deferred, i
 		b->totals.protocol_errors++;
 	}
 	if (c->version == RP_MQTT_V311) {
+		if (rc == RP_MQTT_RC_PAYLOAD_FORMAT_INVALID) {
+			/* Acknowledged and dropped (counted, logged by the hook): closing
+			 * would only make the device send the same broken pack forever. */
+			return p->qos == 0
+				       ? RP_OK
+				       : ack_in_order(c,
+						      p->qos == 1 ? RP_MQTT_PUBACK : RP_MQTT_PUBREC,
+						      p->packet_id, 0);
+		}
 		return close_with(c, 0);
 	}
 	if (p->qos == 0) {

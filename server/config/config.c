@@ -55,7 +55,8 @@ enum kind {
 	K_BOOL, /* on, off */
 	K_TLS_VERSION,
 	K_LISTENER_TLS,
-	K_LISTENER_PLAIN
+	K_LISTENER_PLAIN,
+	K_STORE /* sqlite:PATH, postgresql://... */
 };
 
 enum key_id {
@@ -70,6 +71,8 @@ enum key_id {
 	KEY_TLS_MIN_VERSION,
 	KEY_TLS_SESSION_TICKETS,
 	KEY_POLICY,
+	KEY_STORE,
+	KEY_TELEMETRY_RETENTION,
 	KEY_MAX_PACKET,
 	KEY_MAX_PACKET_PREAUTH,
 	KEY_MAX_TOPIC_LEN,
@@ -122,6 +125,10 @@ static const struct key keys[KEY_COUNT_] = {
 	[KEY_TLS_MIN_VERSION] = {"tls.min_version", K_TLS_VERSION, OFF(tls_min_version), 0, 0},
 	[KEY_TLS_SESSION_TICKETS] = {"tls.session_tickets", K_BOOL, OFF(tls_session_tickets), 0, 0},
 	[KEY_POLICY] = {"policy", K_PATH, OFF(policy), 0, 0},
+	[KEY_STORE] = {"store", K_STORE, OFF(store), 0, 0},
+	[KEY_TELEMETRY_RETENTION] = {"telemetry.retention", K_DURATION_S,
+				     OFF(telemetry_retention_s), 0,
+				     SEC(RP_LIMIT_TELEMETRY_RETENTION_S)},
 	[KEY_MAX_PACKET] = {"limit.max_packet", K_SIZE, LOFF(max_packet), 128,
 			    RP_LIMIT_MQTT_PACKET},
 	[KEY_MAX_PACKET_PREAUTH] = {"limit.max_packet_preauth", K_SIZE, LOFF(max_packet_preauth),
@@ -506,6 +513,46 @@ static void set_path(struct ps *ps, enum key_id id, const char *val)
 	memcpy(dst, val, n + 1u);
 }
 
+/*
+ * store: "sqlite:PATH" (a relative PATH is taken from the configuration
+ * file's directory, as other paths) or a PostgreSQL URL, kept as written.
+ * The value is never repeated in a message: a URL may hold a password.
+ */
+static void set_store(struct ps *ps, enum key_id id, const char *val)
+{
+	char *dst = (char *)ps->c + keys[id].off;
+	size_t n = strlen(val);
+
+	if (strncmp(val, "sqlite:", 7) == 0 && val[7] != '\0') {
+		const char *path = val + 7;
+		size_t pn = n - 7u;
+
+		if (ps->base != NULL && path[0] != '/') {
+			if (7u + ps->base_len + 1u + pn >= RP_LIMIT_CONFIG_PATH_LEN) {
+				say(ps, ps->line, "store: longer than %u bytes once made relative",
+				    RP_LIMIT_CONFIG_PATH_LEN - 1u);
+				ps->bad[id] = 1;
+				return;
+			}
+			memcpy(dst, "sqlite:", 7);
+			memcpy(dst + 7, ps->base, ps->base_len);
+			dst[7 + ps->base_len] = '/';
+			memcpy(dst + 7 + ps->base_len + 1u, path, pn + 1u);
+			return;
+		}
+	} else if (strncmp(val, "postgresql://", 13) != 0 && strncmp(val, "postgres://", 11) != 0) {
+		say(ps, ps->line, "store: expected sqlite:PATH or a postgresql:// URL");
+		ps->bad[id] = 1;
+		return;
+	}
+	if (n >= RP_LIMIT_CONFIG_PATH_LEN) {
+		say(ps, ps->line, "store: longer than %u bytes", RP_LIMIT_CONFIG_PATH_LEN - 1u);
+		ps->bad[id] = 1;
+		return;
+	}
+	memcpy(dst, val, n + 1u);
+}
+
 static void set_bool(struct ps *ps, enum key_id id, const char *val)
 {
 	char q[QUOTE_BUF];
@@ -729,6 +776,9 @@ static void parse_line(struct ps *ps, const char *s, size_t n)
 	switch (keys[id].kind) {
 	case K_PATH:
 		set_path(ps, id, val);
+		break;
+	case K_STORE:
+		set_store(ps, id, val);
 		break;
 	case K_BOOL:
 		set_bool(ps, id, val);

@@ -139,6 +139,10 @@ typedef struct rp_config {
 	uint32_t tls_min_version;               /* RP_CONFIG_TLS_1_3 or RP_CONFIG_TLS_1_2 */
 	uint8_t tls_session_tickets;            /* 1 = on */
 	char policy[RP_LIMIT_CONFIG_PATH_LEN];  /* "" = the built-in device-only policy */
+	/* "sqlite:PATH" or "postgresql://..."; "" = sqlite:<data_dir>/rampart.db.
+	 * May hold a password: never logged. */
+	char store[RP_LIMIT_CONFIG_PATH_LEN];
+	uint32_t telemetry_retention_s; /* telemetry older than this is deleted; 0 = kept */
 
 	rp_config_limits limit;
 } rp_config;

@@ -1412,3 +1412,13 @@ void rp_server_set_policy(rp_server *s, const struct rp_policy *policy)
 	rp_broker_set_policy(s->broker, policy);
 	unlock_broker(s);
 }
+
+void rp_server_broker_lock(rp_server *s)
+{
+	lock_broker(s);
+}
+
+void rp_server_broker_unlock(rp_server *s)
+{
+	unlock_broker(s);
+}

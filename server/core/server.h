@@ -98,6 +98,14 @@ void rp_server_set_tls(rp_server *s, struct rp_tls_ctx *tls);
 /* Replaces the broker's ACL under the broker lock (rp_broker_set_policy). */
 void rp_server_set_policy(rp_server *s, const struct rp_policy *policy);
 
+/*
+ * The broker lock, for a thread that is not a loop (the storage thread
+ * answering telemetry: rp_ingest_done). Every call into the broker core
+ * from such a thread MUST hold it; it MUST NOT be taken twice.
+ */
+void rp_server_broker_lock(rp_server *s);
+void rp_server_broker_unlock(rp_server *s);
+
 /* Connections open now, over all loops. */
 size_t rp_server_connections(rp_server *s);
 

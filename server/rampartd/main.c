@@ -22,9 +22,12 @@
 #include "auth/policy.h"
 #include "broker/broker.h"
 #include "config/config.h"
+#include "core/ingest.h"
 #include "core/server.h"
 #include "loop/loop.h"
 #include "net/tls.h"
+#include "store/store.h"
+#include "util/alloc.h"
 #include "util/log.h"
 
 #define DRAIN_MS 5000u
@@ -39,7 +42,10 @@ typedef struct app {
 	rp_server *server;
 	rp_loop *loops[RP_LIMIT_BROKER_LOOPS];
 	unsigned nloops;
-	rp_loop *loop; /* loops[0]: signals */
+	rp_loop *loop; /* loops[0]: signals, telemetry retention */
+	rp_store *store;
+	rp_telemetry *telemetry;
+	rp_timer retention;
 	int sigfd;
 	unsigned errors;
 } app;
@@ -212,18 +218,66 @@ static void on_signal(rp_loop *loop, int fd, unsigned events, void *arg)
 	}
 }
 
-static int setup_signals(app *a)
+/* Once a minute on loop 0: telemetry past its retention is deleted. */
+static void on_retention(rp_loop *loop, void *arg)
+{
+	app *a = arg;
+
+	rp_telemetry_expire(a->telemetry, rp_wall_ms(),
+			    (int64_t)a->cfg.telemetry_retention_s * 1000);
+	(void)rp_timer_start(loop, &a->retention, 60000u, on_retention, a);
+}
+
+/* Opens the store named by `store`, or sqlite:<data_dir>/rampart.db. */
+static int open_store(app *a)
+{
+	char url[RP_LIMIT_CONFIG_PATH_LEN + 32];
+	rp_status st;
+
+	if (a->cfg.store[0] != '\0') {
+		(void)snprintf(url, sizeof(url), "%s", a->cfg.store);
+	} else {
+		(void)snprintf(url, sizeof(url), "sqlite:%s/rampart.db", a->cfg.data_dir);
+	}
+	st = rp_store_open(url, NULL, &a->store);
+	rp_wipe(url, sizeof(url)); /* a PostgreSQL URL may hold a password */
+	if (st != RP_OK) {
+		/* The store logged why; the URL is not repeated (a password?). */
+		fprintf(stderr, "rampartd: the store cannot be opened: %s\n", rp_status_str(st));
+		return 0;
+	}
+	rp_log(RP_LOG_INFO, "rampartd", "store: %s, schema version %lld",
+	       rp_store_backend(a->store), (long long)rp_store_schema_version(a->store));
+	return 1;
+}
+
+/* The signals rampartd reads from its signalfd. */
+static void handled_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+/*
+ * Blocked before any thread starts (the storage thread, the loops): a
+ * thread that left them unblocked would take SIGTERM's default action.
+ */
+static int block_signals(void)
 {
 	sigset_t set;
 
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
-		return 0;
-	}
+	handled_signals(&set);
+	return sigprocmask(SIG_BLOCK, &set, NULL) == 0;
+}
+
+static int setup_signals(app *a)
+{
+	sigset_t set;
+
+	handled_signals(&set);
 	a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	return a->sigfd >= 0 &&
 	       rp_loop_watch(a->loop, a->sigfd, RP_LOOP_READ, on_signal, a) == RP_OK;
@@ -259,6 +313,13 @@ static int run(const char *path)
 			goto out;
 		}
 	}
+	if (!block_signals()) {
+		fprintf(stderr, "rampartd: cannot block signals\n");
+		goto out;
+	}
+	if (!open_store(&a)) {
+		goto out;
+	}
 	broker_limits(&a.cfg, &bl);
 	a.broker = rp_broker_new(&bl, &a.policy[0]);
 	if (a.broker == NULL) {
@@ -279,6 +340,13 @@ static int run(const char *path)
 		fprintf(stderr, "rampartd: listeners: %s\n", why);
 		goto out;
 	}
+	a.telemetry = rp_telemetry_new(a.server, a.store);
+	if (a.telemetry == NULL ||
+	    rp_timer_start(a.loop, &a.retention, 1000u, on_retention, &a) != RP_OK) {
+		fprintf(stderr, "rampartd: out of memory\n");
+		goto out;
+	}
+	rp_broker_set_ingest(a.broker, rp_telemetry_ingest, a.telemetry);
 	if (!setup_signals(&a)) {
 		fprintf(stderr, "rampartd: cannot set up signal handling\n");
 		goto out;
@@ -293,7 +361,14 @@ static int run(const char *path)
 	rc = rp_server_run(a.server) == RP_OK ? 0 : 1;
 	rp_log(RP_LOG_INFO, "rampartd", "stopped");
 out:
+	if (a.loop != NULL) {
+		rp_timer_stop(a.loop, &a.retention);
+	}
+	/* Every queued write is committed and answered (the clients are still
+	 * there to take their PUBACKs) before anything else goes. */
+	rp_store_close(a.store);
 	rp_server_free(a.server);
+	rp_telemetry_free(a.telemetry);
 	if (a.sigfd >= 0) {
 		rp_loop_unwatch(a.loops[0], a.sigfd);
 		close(a.sigfd);

@@ -937,8 +937,8 @@ static void test_ingest_puback_after_store(void **state)
 }
 
 /* A payload the hook refuses: MQTT 5 gets the reason and a protocol error
- * is counted; MQTT 3.1.1, which cannot be told, is disconnected. Nothing is
- * routed. A full window of waiting acknowledgements is the client's
+ * is counted; MQTT 3.1.1, which cannot be told, gets a plain PUBACK (the
+ * error is counted). Nothing is routed. A full window of waiting acknowledgements is the client's
  * Receive Maximum: MQTT 5 past it is a violation. */
 static void test_ingest_refusals_and_window(void **state)
 {
@@ -963,8 +963,13 @@ static void test_ingest_refusals_and_window(void **state)
 	ctr = rp_broker_counters_for_id(e->b, "dev-a");
 	assert_non_null(ctr);
 	assert_int_equal(ctr->protocol_errors, 1);
+	/* 3.1.1 cannot be told: acknowledged, dropped, counted, still connected. */
 	open_connected(e, &old, "dev-b", "device", RP_MQTT_V311);
-	assert_int_equal(publish(e, &old, "d/dev-b/telemetry", "garbage", 1, 1, 0), RP_E_CLOSED);
+	assert_int_equal(publish(e, &old, "d/dev-b/telemetry", "garbage", 1, 1, 0), RP_OK);
+	assert_true(next_pkt(e, &old, &p, copy, sizeof(copy)));
+	assert_int_equal(p.type, RP_MQTT_PUBACK);
+	assert_false(next_pkt(e, &svc, &p, copy, sizeof(copy)));
+	assert_int_equal(rp_broker_counters_for_id(e->b, "dev-b")->protocol_errors, 1);
 	close_client(e, &old);
 	/* The window: receive_max acknowledgements waiting, one more is a violation. */
 	f.refuse = 0;

@@ -728,6 +728,26 @@ static void test_paths(void **state)
 	assert_string_equal(cfg.policy, "policy.conf");
 }
 
+/* store: sqlite:PATH or a PostgreSQL URL; the value is never echoed (a
+ * URL may hold a password). telemetry.retention: a duration. */
+static void test_store_and_retention(void **state)
+{
+	(void)state;
+	expect_ok("");
+	assert_string_equal(cfg.store, "");
+	assert_int_equal(cfg.telemetry_retention_s, 0);
+	expect_ok("store sqlite:state/rampart.db\n");
+	assert_string_equal(cfg.store, "sqlite:state/rampart.db");
+	expect_ok("store postgresql://rampart@db.example:5432/rampart\n");
+	assert_string_equal(cfg.store, "postgresql://rampart@db.example:5432/rampart");
+	expect_ok("store postgres://u@h/d\ntelemetry.retention 30d\n");
+	assert_int_equal(cfg.telemetry_retention_s, 30u * 86400u);
+	expect_error("store mysql://root:hunter2@db/x\n",
+		     "rampartd.conf:1: store: expected sqlite:PATH or a postgresql:// URL");
+	expect_error("store sqlite:\n",
+		     "rampartd.conf:1: store: expected sqlite:PATH or a postgresql:// URL");
+}
+
 static void test_line_rules(void **state)
 {
 	char *big;
@@ -1104,6 +1124,7 @@ int main(void)
 		cmocka_unit_test(test_listeners),
 		cmocka_unit_test(test_plain_listener_loopback_only),
 		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_store_and_retention),
 		cmocka_unit_test(test_line_rules),
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_multi_error),
