@@ -800,7 +800,12 @@ RP_LIMITS_ASSERT_(RP_LIMIT_PKI_SERVER_SANS >= 1u && RP_LIMIT_PKI_P7_CERTS >= 2u,
 #define RP_LIMIT_STORE_BATCH_OPS       1024u
 #define RP_DEFAULT_STORE_BATCH_OPS     256u
 #define RP_LIMIT_STORE_BATCH_WAIT_MS   20u
-#define RP_DEFAULT_STORE_BATCH_WAIT_MS 2u
+/* No linger by default: what arrives while a transaction commits (fsync) is
+ * the next batch by itself. Lingering for a batch that cannot fill (the
+ * producers wait for their acknowledgements: a QoS 1 window) only adds its
+ * wait to every round; telemetry at QoS 1 went from 43,000 to 65,000
+ * points/s on SQLite when it went from 2 ms to 0 (docs/performance.md). */
+#define RP_DEFAULT_STORE_BATCH_WAIT_MS 0u
 
 /*
  * Transient failures (a locked SQLite file, a lost PostgreSQL connection):
