@@ -797,9 +797,9 @@ RP_LIMITS_ASSERT_(RP_LIMIT_PKI_SERVER_SANS >= 1u && RP_LIMIT_PKI_P7_CERTS >= 2u,
  * every operation of a batch (one slow batch delays all its callbacks) and
  * the work redone when a batch has to be split.
  */
-#define RP_LIMIT_STORE_BATCH_OPS       1024u
-#define RP_DEFAULT_STORE_BATCH_OPS     256u
-#define RP_LIMIT_STORE_BATCH_WAIT_MS   20u
+#define RP_LIMIT_STORE_BATCH_OPS     1024u
+#define RP_DEFAULT_STORE_BATCH_OPS   256u
+#define RP_LIMIT_STORE_BATCH_WAIT_MS 20u
 /* No linger by default: what arrives while a transaction commits (fsync) is
  * the next batch by itself. Lingering for a batch that cannot fill (the
  * producers wait for their acknowledgements: a QoS 1 window) only adds its

@@ -405,6 +405,46 @@ static void retained_count(rp_broker *b, const rp_msg *m, int delta)
 	}
 }
 
+/* Tells the retain hook about a change (m NULL: the topic was cleared). */
+static void retain_changed(rp_broker *b, const rp_mqtt_str *topic, const rp_msg *m)
+{
+	rp_mqtt_packet pkt;
+	rp_mqtt_publish *p = &pkt.u.publish;
+	rp_mqtt_limits lim;
+	uint8_t *buf = NULL;
+	size_t size = 0, len = 0;
+
+	if (b->retain_hook == NULL || b->restoring) {
+		return;
+	}
+	if (m == NULL) {
+		b->retain_hook(b->retain_ctx, topic->p, topic->len, NULL, NULL, 0);
+		return;
+	}
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.type = RP_MQTT_PUBLISH;
+	*p = m->pub;
+	p->retain = 1;
+	p->dup = 0;
+	p->packet_id = p->qos > 0 ? 1u : 0u;
+	p->props.sub_ids = NULL;
+	p->props.sub_id_count = 0;
+	p->props.present &= ~RP_MQTT_HAS(RP_MQTT_PROP_TOPIC_ALIAS);
+	rp_mqtt_limits_default(&lim);
+	lim.max_packet = RP_LIMIT_MQTT_PACKET;
+	if (rp_mqtt_encoded_size(&pkt, RP_MQTT_V5, &lim, &size) != RP_OK ||
+	    (buf = rp_alloc(NULL, size)) == NULL ||
+	    rp_mqtt_encode(&pkt, RP_MQTT_V5, &lim, buf, size, &len) != RP_OK) {
+		char t[160];
+
+		rp_log(RP_LOG_WARN, "broker", "retained message of %s not kept for a restart",
+		       rp_log_escape(t, sizeof(t), topic->p, topic->len));
+	} else {
+		b->retain_hook(b->retain_ctx, topic->p, topic->len, &m->pub, buf, len);
+	}
+	rp_free(NULL, buf);
+}
+
 rp_status rp__retain(rp_broker *b, rp_msg *m)
 {
 	const uint8_t *id = NULL;
@@ -418,6 +458,7 @@ rp_status rp__retain(rp_broker *b, rp_msg *m)
 		if (old != NULL) {
 			retained_count(b, old, -1);
 			rp__msg_unref(old);
+			retain_changed(b, &m->pub.topic, NULL);
 		}
 		return RP_OK;
 	}
@@ -438,6 +479,7 @@ rp_status rp__retain(rp_broker *b, rp_msg *m)
 	}
 	rp__msg_ref(m);
 	rp__msg_unref(old);
+	retain_changed(b, &m->pub.topic, m);
 	return RP_OK;
 }
 
@@ -502,4 +544,42 @@ void rp_broker_set_ingest(rp_broker *b, rp_ingest_fn fn, void *ctx)
 {
 	b->ingest = fn;
 	b->ingest_ctx = ctx;
+}
+
+void rp_broker_set_retain_hook(rp_broker *b, rp_retain_fn fn, void *ctx)
+{
+	b->retain_hook = fn;
+	b->retain_ctx = ctx;
+}
+
+rp_status rp_broker_restore_retained(rp_broker *b, const uint8_t *packet, size_t len)
+{
+	rp_mqtt_packet pkt;
+	rp_mqtt_limits lim;
+	size_t used = 0;
+	rp_msg *m;
+	rp_status st;
+
+	rp_mqtt_limits_default(&lim);
+	lim.max_packet = RP_LIMIT_MQTT_PACKET;
+	st = rp_mqtt_decode(packet, len, RP_MQTT_V5, &lim, &pkt, &used);
+	if (st == RP_NEED_MORE || (st == RP_OK && used != len)) {
+		return RP_E_MALFORMED;
+	}
+	if (st != RP_OK) {
+		return st;
+	}
+	if (pkt.type != RP_MQTT_PUBLISH || !pkt.u.publish.retain ||
+	    pkt.u.publish.payload.len == 0) {
+		return RP_E_MALFORMED;
+	}
+	m = rp__msg_new(&pkt.u.publish, &pkt.u.publish.topic, b->now_ms);
+	if (m == NULL) {
+		return RP_E_NOMEM;
+	}
+	b->restoring = 1;
+	st = rp__retain(b, m);
+	b->restoring = 0;
+	rp__msg_unref(m);
+	return st;
 }

@@ -150,6 +150,29 @@ void rp_broker_set_ingest(rp_broker *b, rp_ingest_fn fn, void *ctx);
  */
 void rp_ingest_done(rp_ingest *t, uint8_t reason);
 
+/* ---- retained messages that outlive the process ------------------------ */
+
+/*
+ * Called (under the broker's serialisation) whenever the retained message
+ * of a topic is set or cleared: `pub` is the message (NULL: cleared), and
+ * packet[0 .. len) the same as one MQTT 5 PUBLISH (topic, QoS, properties,
+ * payload; retain set) for rp_broker_restore_retained() after a restart.
+ * The hook must not call into the broker.
+ */
+typedef void (*rp_retain_fn)(void *ctx, const uint8_t *topic, size_t topic_len,
+			     const rp_mqtt_publish *pub, const uint8_t *packet, size_t len);
+
+/* Installs the hook (NULL: none). */
+void rp_broker_set_retain_hook(rp_broker *b, rp_retain_fn fn, void *ctx);
+
+/*
+ * Start-up: makes the PUBLISH packet (as the hook gave it) a retained
+ * message again, within the retained caps, without calling the hook.
+ * Returns RP_OK, RP_E_LIMIT (a cap), RP_E_NOMEM, or a codec status for a
+ * packet that is not a retained PUBLISH. Its message expiry restarts.
+ */
+rp_status rp_broker_restore_retained(rp_broker *b, const uint8_t *packet, size_t len);
+
 /* ---- clients ----------------------------------------------------------- */
 
 /* How the core reaches the network layer of one client. */

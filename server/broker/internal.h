@@ -87,6 +87,9 @@ struct rp_broker {
 	int pressure;        /* set by a delivery that left a queue above 3/4 of its bound */
 	rp_ingest_fn ingest; /* telemetry hook; NULL: none */
 	void *ingest_ctx;
+	rp_retain_fn retain_hook; /* retained changes, for the store; NULL: none */
+	void *retain_ctx;
+	int restoring; /* rp_broker_restore_retained: no hook */
 };
 
 /* ---- messages (msg.c) ---- */

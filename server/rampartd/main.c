@@ -23,6 +23,7 @@
 #include "broker/broker.h"
 #include "config/config.h"
 #include "core/ingest.h"
+#include "core/retained.h"
 #include "core/server.h"
 #include "loop/loop.h"
 #include "net/tls.h"
@@ -325,6 +326,19 @@ static int run(const char *path)
 	if (a.broker == NULL) {
 		fprintf(stderr, "rampartd: out of memory\n");
 		goto out;
+	}
+	{
+		size_t n = 0;
+		rp_status st = rp_retained_load(a.store, a.broker, &n);
+
+		if (st != RP_OK) {
+			fprintf(stderr, "rampartd: retained messages cannot be read: %s\n",
+				rp_status_str(st));
+			goto out;
+		}
+		rp_log(RP_LOG_INFO, "rampartd", "%zu retained message%s restored", n,
+		       n == 1 ? "" : "s");
+		rp_broker_set_retain_hook(a.broker, rp_retained_to_store, a.store);
 	}
 	for (unsigned i = 0; i < a.nloops; i++) {
 		a.loops[i] = rp_loop_new(i);

@@ -1060,6 +1060,31 @@ class Telemetry(BrokerTest):
                                                  "device_id = 'dev-0003'")}
         self.assertEqual(sorted(acked - stored), [])
 
+    def test_retained_survives_restart(self):
+        """Retained messages are kept in the store: after a restart (even a
+        SIGKILL) a new subscriber gets them; a cleared one stays cleared."""
+        d = self.start_broker()
+        dev = self.raw_connected("dev-0001", R.V5)
+        dev.send(R.publish("d/dev-0001/state", b"online", qos=1, pid=1, retain=True))
+        self.assertEqual(dev.recv_type(R.PUBACK).reason, 0)
+        dev.send(R.publish("d/dev-0001/fw", b"1.2.3", qos=1, pid=2, retain=True))
+        self.assertEqual(dev.recv_type(R.PUBACK).reason, 0)
+        dev.send(R.publish("d/dev-0001/fw", b"", qos=1, pid=3, retain=True))  # cleared
+        self.assertEqual(dev.recv_type(R.PUBACK).reason, 0)
+        dev.close()
+        time.sleep(0.3)  # the store writes behind the broker; SIGTERM would wait anyway
+        d.kill()
+        d2 = self.start_broker()
+        self.assertIsNotNone(d2.wait_log("1 retained message restored", 2))
+        sub = self.raw_connected("dev-0001", R.V5)
+        sub.send(R.subscribe(1, [("d/dev-0001/#", 1)]))
+        self.assertEqual(sub.recv_type(R.SUBACK).codes, [1])
+        p = sub.recv_type(R.PUBLISH)
+        self.assertEqual((p.topic, p.payload, p.retain), ("d/dev-0001/state", b"online", True))
+        with self.assertRaises(socket.timeout, msg="a cleared retained message came back"):
+            p = sub.recv(0.5)
+            self.fail("unexpected %r" % p)
+
     def test_sqlite_durable_across_sigkill(self):
         self._kill_mid_stream([], self._sqlite_rows)
 

@@ -984,6 +984,79 @@ static void test_ingest_refusals_and_window(void **state)
 	rp_broker_set_ingest(e->b, NULL, NULL);
 }
 
+/* ---- retained messages across a restart --------------------------------- */
+
+typedef struct retain_log {
+	int calls;
+	int cleared;
+	uint8_t packet[512];
+	size_t len;
+} retain_log;
+
+static void record_retain(void *ctx, const uint8_t *topic, size_t topic_len,
+			  const rp_mqtt_publish *pub, const uint8_t *packet, size_t len)
+{
+	retain_log *r = ctx;
+
+	assert_memory_equal(topic, "d/dev-a/state", topic_len);
+	r->calls++;
+	if (pub == NULL) {
+		assert_null(packet);
+		r->cleared++;
+		return;
+	}
+	assert_true(len <= sizeof(r->packet));
+	memcpy(r->packet, packet, len);
+	r->len = len;
+}
+
+static void test_retained_restored(void **state)
+{
+	env *e = *state;
+	tclient dev, sub;
+	retain_log r;
+	rp_broker *b2;
+	rp_mqtt_packet p;
+	uint8_t copy[4096];
+	static const uint8_t junk[] = {0x30, 0x02, 0x00, 0x00};
+
+	memset(&r, 0, sizeof(r));
+	rp_broker_set_retain_hook(e->b, record_retain, &r);
+	open_connected(e, &dev, "dev-a", "device", RP_MQTT_V5);
+	assert_int_equal(publish(e, &dev, "d/dev-a/state", "online", 1, 1, 1), RP_OK);
+	assert_int_equal(r.calls, 1);
+	assert_true(r.len > 0);
+	close_client(e, &dev);
+	/* "After a restart": a new broker restores it, without calling the hook. */
+	b2 = rp_broker_new(&e->lim, &e->policy);
+	assert_non_null(b2);
+	rp_broker_set_retain_hook(b2, record_retain, &r);
+	assert_int_equal(rp_broker_restore_retained(b2, r.packet, r.len), RP_OK);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(rp_broker_retained_count(b2), 1);
+	assert_int_equal(rp_broker_restore_retained(b2, junk, sizeof(junk)), RP_E_MALFORMED);
+	assert_int_not_equal(rp_broker_restore_retained(b2, r.packet, r.len - 1u), RP_OK);
+	{
+		rp_broker *keep = e->b;
+
+		e->b = b2;
+		open_connected(e, &sub, "dev-a", "device", RP_MQTT_V5);
+		assert_int_equal(subscribe(e, &sub, "d/dev-a/#", 1), 1);
+		assert_true(next_pkt(e, &sub, &p, copy, sizeof(copy)));
+		assert_int_equal(p.type, RP_MQTT_PUBLISH);
+		assert_int_equal(p.u.publish.retain, 1);
+		assert_int_equal(p.u.publish.qos, 1);
+		assert_memory_equal(p.u.publish.payload.p, "online", 6);
+		/* Cleared: the hook hears of it. */
+		assert_int_equal(publish(e, &sub, "d/dev-a/state", "", 0, 0, 1), RP_OK);
+		assert_int_equal(r.cleared, 1);
+		close_client(e, &sub);
+		e->b = keep;
+	}
+	rp_broker_free(b2);
+	rp_broker_set_retain_hook(e->b, NULL, NULL);
+}
+
 static void test_retained_per_device_cap(void **state)
 {
 	env *e = *state;
@@ -1036,6 +1109,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backpressure_slows_publisher, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_puback_after_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_refusals_and_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retained_restored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retained_per_device_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_rate_slowed_then_disconnected, setup,
 						teardown),
