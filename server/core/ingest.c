@@ -13,9 +13,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/ingest.h"
+#include "loop/loop.h"
 #include "telemetry/senml.h"
 #include "util/alloc.h"
 #include "util/log.h"
@@ -40,14 +40,6 @@ typedef struct pending {
 	char device[RP_LIMIT_MQTT_CLIENT_ID_LEN + 1];
 	size_t records;
 } pending;
-
-int64_t rp_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 rp_telemetry *rp_telemetry_new(rp_server *srv, rp_store *store)
 {
@@ -196,7 +188,7 @@ rp_status rp_telemetry_ingest(void *ctx, const rp_identity *who, const uint8_t *
 	rp_senml_format fmt;
 	rp_store_point *pts = NULL;
 	pending *p = NULL;
-	int64_t now = rp_wall_ms();
+	int64_t now = rp_clock_wall_ms();
 	char why[160], id[80];
 	rp_status st;
 

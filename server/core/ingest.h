@@ -51,7 +51,4 @@ rp_status rp_telemetry_ingest(void *ctx, const rp_identity *who, const uint8_t *
  */
 void rp_telemetry_expire(rp_telemetry *t, int64_t now_ms, int64_t retention_ms);
 
-/* Wall clock in ms since the epoch (the time of telemetry). */
-int64_t rp_wall_ms(void);
-
 #endif /* RP_SERVER_CORE_INGEST_H */

@@ -592,34 +592,53 @@ static void client_close(void *ctx)
 	}
 }
 
-static void arm_client_timer(netconn *c)
+/* The client's own deadlines, asked under the broker lock. */
+typedef struct deadlines {
+	rp_status tick;    /* RP_E_CLOSED: a deadline passed, close now */
+	uint64_t next;     /* when to tick again */
+	uint64_t throttle; /* rp_client_throttled_until */
+} deadlines;
+
+static void client_deadlines(netconn *c, uint64_t now, deadlines *d)
+{
+	d->next = 0;
+	d->tick = rp_client_tick(c->client, now, &d->next);
+	d->throttle = rp_client_throttled_until(c->client);
+}
+
+/* Arms the connection's timer for the earliest of its deadlines. */
+static void arm_timer_for(netconn *c, const deadlines *d)
 {
 	worker *w = c->w;
-	rp_server *s = w->srv;
-	uint64_t next = 0, now = rp_loop_now(w->loop), until;
-	rp_status st;
+	uint64_t now = rp_loop_now(w->loop), next = d->next;
 
-	lock_broker(s);
-	st = rp_client_tick(c->client, now, &next);
-	until = rp_client_throttled_until(c->client);
-	unlock_broker(s);
-	if (st != RP_OK) {
+	if (d->tick != RP_OK) {
 		c->closing = 1;
 		next = now;
 	}
 	if (c->more) {
 		next = now; /* input left inside TLS that no fd event will announce */
 	}
-	if (c->throttled && until < next) {
-		next = until;
+	if (c->throttled && d->throttle < next) {
+		next = d->throttle;
 	}
-	if (c->write_stall_since != 0 && c->write_stall_since + s->o.write_timeout_ms < next) {
-		next = c->write_stall_since + s->o.write_timeout_ms;
+	if (c->write_stall_since != 0 && c->write_stall_since + w->srv->o.write_timeout_ms < next) {
+		next = c->write_stall_since + w->srv->o.write_timeout_ms;
 	}
 	if (rp_timer_start(w->loop, &c->timer, next > now ? next - now : 0, on_conn_timer, c) !=
 	    RP_OK) {
 		c->closing = 1; /* no deadline can be kept: do not keep the connection */
 	}
+}
+
+static void arm_client_timer(netconn *c)
+{
+	deadlines d;
+
+	lock_broker(c->w->srv);
+	client_deadlines(c, rp_loop_now(c->w->loop), &d);
+	unlock_broker(c->w->srv);
+	arm_timer_for(c, &d);
 }
 
 static int start_mqtt(netconn *c)
@@ -728,6 +747,7 @@ static int feed(netconn *c, const uint8_t *data, size_t len)
 	uint64_t now = rp_loop_now(w->loop);
 	size_t used = 0;
 	rp_status st;
+	deadlines d;
 	int ok = 1;
 
 	lock_broker(s);
@@ -741,7 +761,9 @@ static int feed(netconn *c, const uint8_t *data, size_t len)
 		c->rlen = 0;
 	}
 	if (ok && st == RP_OK) {
-		c->throttled = rp_client_throttled_until(c->client) > now;
+		/* Asked now, under the lock this feed holds anyway (the hot path). */
+		client_deadlines(c, now, &d);
+		c->throttled = d.throttle > now;
 		if (rp_client_pending(c->client) >= s->o.out_pause_bytes) {
 			c->paused = 1; /* back pressure: stop reading this client */
 		}
@@ -757,7 +779,7 @@ static int feed(netconn *c, const uint8_t *data, size_t len)
 		c->rcap = 0;
 	}
 	if (st == RP_OK) {
-		arm_client_timer(c);
+		arm_timer_for(c, &d);
 	}
 	return 1;
 }

@@ -141,4 +141,8 @@ uint64_t rp_loop_now(const rp_loop *loop);
 /* The monotonic clock now, in ms (not cached). */
 uint64_t rp_clock_ms(void);
 
+/* The wall clock now, in ms since the Unix epoch (timestamps that are
+ * stored or compared with devices' times; never for deadlines). */
+int64_t rp_clock_wall_ms(void);
+
 #endif /* RP_SERVER_LOOP_H */

@@ -751,30 +751,22 @@ static rp_status bio_out(BIO *bio, uint8_t *out, size_t cap, size_t *out_len)
 	return copy_out((const uint8_t *)p, (size_t)n, out, cap, out_len);
 }
 
-rp_status rp_pki_cert_encode(const X509 *x, rp_pki_format f, uint8_t *out, size_t cap,
-			     size_t *out_len)
+/* DER or PEM of one ASN.1 object (a certificate, a CRL): size first, as everywhere. */
+static rp_status encode_item(const void *obj, const ASN1_ITEM *it, const char *pem_name,
+			     rp_pki_format f, uint8_t *out, size_t cap, size_t *out_len)
 {
 	BIO *bio = NULL;
-	unsigned char *p = out;
+	unsigned char *der = NULL;
 	rp_status st = RP_E_CRYPTO;
 	int n;
 
-	if (x == NULL || out_len == NULL || (out == NULL && cap > 0) ||
-	    (f != RP_PKI_DER && f != RP_PKI_PEM)) {
-		return RP_E_INVALID_ARG;
-	}
 	*out_len = 0;
+	n = ASN1_item_i2d((const ASN1_VALUE *)obj, &der, it);
+	if (n <= 0) {
+		goto out;
+	}
 	if (f == RP_PKI_DER) {
-		n = i2d_X509(x, NULL);
-		if (n <= 0) {
-			goto out;
-		}
-		*out_len = (size_t)n;
-		if ((size_t)n > cap) {
-			st = RP_E_BUF_TOO_SMALL;
-			goto out;
-		}
-		st = i2d_X509(x, &p) == n ? RP_OK : RP_E_CRYPTO;
+		st = copy_out(der, (size_t)n, out, cap, out_len);
 		goto out;
 	}
 	bio = BIO_new(BIO_s_mem());
@@ -782,53 +774,35 @@ rp_status rp_pki_cert_encode(const X509 *x, rp_pki_format f, uint8_t *out, size_
 		st = RP_E_NOMEM;
 		goto out;
 	}
-	if (PEM_write_bio_X509(bio, x) == 1) {
+	if (PEM_write_bio(bio, pem_name, "", der, n) > 0) {
 		st = bio_out(bio, out, cap, out_len);
 	}
 out:
+	OPENSSL_free(der);
 	BIO_free(bio);
 	ERR_clear_error();
 	return st;
 }
 
+rp_status rp_pki_cert_encode(const X509 *x, rp_pki_format f, uint8_t *out, size_t cap,
+			     size_t *out_len)
+{
+	if (x == NULL || out_len == NULL || (out == NULL && cap > 0) ||
+	    (f != RP_PKI_DER && f != RP_PKI_PEM)) {
+		return RP_E_INVALID_ARG;
+	}
+	return encode_item(x, ASN1_ITEM_rptr(X509), PEM_STRING_X509, f, out, cap, out_len);
+}
+
 rp_status rp_pki_crl_encode(const X509_CRL *crl, rp_pki_format f, uint8_t *out, size_t cap,
 			    size_t *out_len)
 {
-	BIO *bio = NULL;
-	unsigned char *p = out;
-	rp_status st = RP_E_CRYPTO;
-	int n;
-
 	if (crl == NULL || out_len == NULL || (out == NULL && cap > 0) ||
 	    (f != RP_PKI_DER && f != RP_PKI_PEM)) {
 		return RP_E_INVALID_ARG;
 	}
-	*out_len = 0;
-	if (f == RP_PKI_DER) {
-		n = i2d_X509_CRL(crl, NULL);
-		if (n <= 0) {
-			goto out;
-		}
-		*out_len = (size_t)n;
-		if ((size_t)n > cap) {
-			st = RP_E_BUF_TOO_SMALL;
-			goto out;
-		}
-		st = i2d_X509_CRL(crl, &p) == n ? RP_OK : RP_E_CRYPTO;
-		goto out;
-	}
-	bio = BIO_new(BIO_s_mem());
-	if (bio == NULL) {
-		st = RP_E_NOMEM;
-		goto out;
-	}
-	if (PEM_write_bio_X509_CRL(bio, crl) == 1) {
-		st = bio_out(bio, out, cap, out_len);
-	}
-out:
-	BIO_free(bio);
-	ERR_clear_error();
-	return st;
+	return encode_item(crl, ASN1_ITEM_rptr(X509_CRL), PEM_STRING_X509_CRL, f, out, cap,
+			   out_len);
 }
 
 rp_status rp_pki_cert_sha256_hex(const X509 *x, char *out, size_t cap)

@@ -224,7 +224,7 @@ static void on_retention(rp_loop *loop, void *arg)
 {
 	app *a = arg;
 
-	rp_telemetry_expire(a->telemetry, rp_wall_ms(),
+	rp_telemetry_expire(a->telemetry, rp_clock_wall_ms(),
 			    (int64_t)a->cfg.telemetry_retention_s * 1000);
 	(void)rp_timer_start(loop, &a->retention, 60000u, on_retention, a);
 }

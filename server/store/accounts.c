@@ -443,19 +443,12 @@ rp_status rp_store_token_list(rp_store *st, const char *operator_name, const cha
 static rp_status run_tok_revoke(rp__store_db *db, rp__store_op *op)
 {
 	uint64_t changes = 0;
-	int r;
 
 	TRY(rp__store_run(db, &q_tok_revoke, op->args, 2, &changes));
 	if (changes > 0) {
 		return RP_OK;
 	}
-	TRY(db->be->query(db, &q_tok_exists, op->args, 1));
-	r = db->be->next(db);
-	db->be->end(db);
-	if (r < 0) {
-		return db->err;
-	}
-	return r == 1 ? RP_OK : RP_E_NOT_FOUND;
+	return rp__store_exists(db, &q_tok_exists, op->args, 1);
 }
 
 rp_status rp_store_token_revoke(rp_store *st, const char *id, int64_t time_ms,

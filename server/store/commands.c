@@ -309,19 +309,15 @@ rp_status rp_store_alert_list(rp_store *st, const rp_store_alert_filter *f, rp_s
 static rp_status run_alert_ack(rp__store_db *db, rp__store_op *op)
 {
 	uint64_t changes = 0;
-	int r;
+	rp_status st;
 
 	TRY(rp__store_run(db, &q_alert_ack, op->args, 3, &changes));
 	if (changes > 0) {
 		return RP_OK;
 	}
-	TRY(db->be->query(db, &q_alert_exists, op->args, 1));
-	r = db->be->next(db);
-	db->be->end(db);
-	if (r < 0) {
-		return db->err;
-	}
-	return r == 1 ? RP_E_STATE : RP_E_NOT_FOUND;
+	/* Nothing changed: acknowledged already (RP_E_STATE), or no such alert. */
+	st = rp__store_exists(db, &q_alert_exists, op->args, 1);
+	return st == RP_OK ? RP_E_STATE : st;
 }
 
 rp_status rp_store_alert_ack(rp_store *st, int64_t id, const char *operator_name, int64_t time_ms,

@@ -201,17 +201,8 @@ rp_status rp_store_device_list(rp_store *st, const rp_store_device_filter *f, rp
 static rp_status run_set_tags(rp__store_db *db, rp__store_op *op)
 {
 	rp__store_val v[2];
-	int r;
 
-	TRY(db->be->query(db, &q_exists, op->args, 1));
-	r = db->be->next(db);
-	db->be->end(db);
-	if (r < 0) {
-		return db->err;
-	}
-	if (r == 0) {
-		return RP_E_NOT_FOUND;
-	}
+	TRY(rp__store_exists(db, &q_exists, op->args, 1));
 	TRY(rp__store_run(db, &q_tags_clear, op->args, 1, NULL));
 	v[0] = op->args[0];
 	for (size_t i = 1; i < op->nargs; i++) {
@@ -395,20 +386,13 @@ rp_status rp_store_cert_list_device(rp_store *st, const char *device_id, const c
 static rp_status run_cert_revoke(rp__store_db *db, rp__store_op *op)
 {
 	uint64_t changes = 0;
-	int r;
 
 	TRY(rp__store_run(db, &q_cert_revoke, op->args, 2, &changes));
 	if (changes > 0) {
 		return RP_OK;
 	}
 	/* Nothing changed: revoked already (RP_OK), or no such serial. */
-	TRY(db->be->query(db, &q_cert_get, op->args, 1));
-	r = db->be->next(db);
-	db->be->end(db);
-	if (r < 0) {
-		return db->err;
-	}
-	return r == 1 ? RP_OK : RP_E_NOT_FOUND;
+	return rp__store_exists(db, &q_cert_get, op->args, 1);
 }
 
 rp_status rp_store_cert_revoke(rp_store *st, const char *serial, int64_t time_ms,

@@ -203,6 +203,11 @@ void rp__store_db_clear(rp__store_db *db);
 rp_status rp__store_run(rp__store_db *db, const rp__store_sql *q, const rp__store_val *v, size_t n,
 			uint64_t *changes);
 
+/* Runs the query q (a SELECT) with v[0 .. n): RP_OK if it gives a row,
+ * RP_E_NOT_FOUND if none, else the failure. */
+rp_status rp__store_exists(rp__store_db *db, const rp__store_sql *q, const rp__store_val *v,
+			   size_t n);
+
 /* ------------------------------------------------------------------------
  * Operations
  * ------------------------------------------------------------------------ */

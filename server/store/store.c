@@ -407,6 +407,23 @@ rp_status rp__store_run(rp__store_db *db, const rp__store_sql *q, const rp__stor
 	return st;
 }
 
+rp_status rp__store_exists(rp__store_db *db, const rp__store_sql *q, const rp__store_val *v,
+			   size_t n)
+{
+	rp_status st = db->be->query(db, q, v, n);
+	int r;
+
+	if (st != RP_OK) {
+		return st;
+	}
+	r = db->be->next(db);
+	db->be->end(db);
+	if (r < 0) {
+		return db->err;
+	}
+	return r == 1 ? RP_OK : RP_E_NOT_FOUND;
+}
+
 rp_status rp__store_rows(rp__store_db *db, rp__store_op *op, const rp__store_sql *q,
 			 const rp__store_val *v, size_t n, rp__store_decode_fn decode, int one)
 {
