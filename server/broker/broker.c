@@ -348,6 +348,7 @@ typedef struct route_ctx {
 	rp_broker *b;
 	rp_msg *m;
 	const session *from;
+	size_t reached; /* sessions the message was offered to */
 } route_ctx;
 
 static void route_visit(void *ctx, void *subscriber, const rp_sub_opts *o, int shared)
@@ -360,15 +361,48 @@ static void route_visit(void *ctx, void *subscriber, const rp_sub_opts *o, int s
 	if (o->no_local && s == rc->from) {
 		return;
 	}
+	rc->reached++;
 	rp__deliver(rc->b, s, rc->m, qos, o->retain_as_published ? rc->m->pub.retain : 0,
 		    o->sub_id);
 }
 
 void rp__route(rp_broker *b, rp_msg *m, const session *from)
 {
-	route_ctx rc = {b, m, from};
+	route_ctx rc = {b, m, from, 0};
 
 	rp_tree_match(b->tree, m->pub.topic.p, m->pub.topic.len, route_visit, &rc);
+}
+
+rp_status rp_broker_publish(rp_broker *b, const uint8_t *topic, size_t topic_len,
+			    const uint8_t *payload, size_t len, uint8_t qos, size_t *reached)
+{
+	rp_mqtt_publish pub;
+	rp_mqtt_str t;
+	route_ctx rc;
+	rp_msg *m;
+
+	*reached = 0;
+	if (qos > 2u || topic_len == 0 || topic_len > b->lim.mqtt.max_topic_len ||
+	    len > b->lim.mqtt.max_packet || memchr(topic, '+', topic_len) != NULL ||
+	    memchr(topic, '#', topic_len) != NULL || memchr(topic, 0, topic_len) != NULL) {
+		return RP_E_INVALID_ARG;
+	}
+	memset(&pub, 0, sizeof(pub));
+	pub.qos = qos;
+	pub.payload.p = payload;
+	pub.payload.len = len;
+	t.p = topic;
+	t.len = (uint32_t)topic_len;
+	m = rp__msg_new(&pub, &t, b->now_ms);
+	if (m == NULL) {
+		return RP_E_NOMEM;
+	}
+	rc = (route_ctx){b, m, NULL, 0};
+	rp_tree_match(b->tree, m->pub.topic.p, m->pub.topic.len, route_visit, &rc);
+	rp__msg_unref(m);
+	b->pressure = 0; /* nobody to slow down: the caller is not a connection */
+	*reached = rc.reached;
+	return rc.reached > 0 ? RP_OK : RP_E_NOT_FOUND;
 }
 
 /* The device namespace of a topic: "ID" of "d/ID/...", or 0 if none. */

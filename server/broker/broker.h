@@ -118,8 +118,11 @@ typedef struct rp_ingest rp_ingest;
 /*
  * The ingestion hook, called under the broker's serialisation (the same
  * thread rules as every call here) for each PUBLISH a device sends to its
- * own telemetry topic, d/{its id}/telemetry, once the ACL allowed it and
- * before it is routed. `t` is non-NULL for QoS 1 only. Returns:
+ * own telemetry topic, d/{its id}/telemetry, or to the result topic of one
+ * of its commands, d/{its id}/cmd/{name}/result (name: one topic level),
+ * once the ACL allowed it and before it is routed. topic[0 .. topic_len)
+ * is the topic (after alias resolution). `t` is non-NULL for QoS 1 only.
+ * Returns:
  * - RP_OK: go on (a QoS 1 PUBLISH is acknowledged at once);
  * - RP_NEED_MORE: QoS 1, the hook kept `t` and MUST call rp_ingest_done(t)
  *   exactly once, later (any thread, under the same serialisation): the
@@ -136,8 +139,9 @@ typedef struct rp_ingest rp_ingest;
  * MQTT 5 client broke its Receive Maximum (DISCONNECT 0x93) and an MQTT
  * 3.1.1 client is not read until one completes.
  */
-typedef rp_status (*rp_ingest_fn)(void *ctx, const rp_identity *who, const uint8_t *payload,
-				  size_t len, uint8_t qos, rp_ingest *t, uint8_t *reason);
+typedef rp_status (*rp_ingest_fn)(void *ctx, const rp_identity *who, const uint8_t *topic,
+				  size_t topic_len, const uint8_t *payload, size_t len, uint8_t qos,
+				  rp_ingest *t, uint8_t *reason);
 
 /* Installs the hook (NULL: none). */
 void rp_broker_set_ingest(rp_broker *b, rp_ingest_fn fn, void *ctx);
@@ -149,6 +153,23 @@ void rp_broker_set_ingest(rp_broker *b, rp_ingest_fn fn, void *ctx);
  * only freed. Wakes the client's connection through its io callbacks.
  */
 void rp_ingest_done(rp_ingest *t, uint8_t reason);
+
+/* ---- messages from the server itself ------------------------------------ */
+
+/*
+ * Publishes payload[0 .. len) to topic as the server (no publisher
+ * session: no ACL, no rate limit, not retained, no properties), e.g. a
+ * command from the REST API to d/{id}/cmd/{name}. Under the broker's
+ * serialisation, from any thread (rp_server_broker_lock). Each matching
+ * subscription gets it as rp__deliver would give any message (an offline
+ * persistent session queues it at QoS 1 or 2). *reached is the number of
+ * subscriptions that matched. Returns RP_OK (reached at least one),
+ * RP_E_NOT_FOUND (nobody subscribed: the message is gone), RP_E_INVALID_ARG
+ * (a wildcard or NUL in topic, an empty or too long topic, a payload
+ * above max_packet, qos above 2), RP_E_NOMEM.
+ */
+rp_status rp_broker_publish(rp_broker *b, const uint8_t *topic, size_t topic_len,
+			    const uint8_t *payload, size_t len, uint8_t qos, size_t *reached);
 
 /* ---- retained messages that outlive the process ------------------------ */
 

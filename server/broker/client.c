@@ -754,22 +754,41 @@ void rp_ingest_done(rp_ingest *t, uint8_t reason)
 	}
 }
 
-/* 1 if topic is the client's own d/{id}/telemetry (devices only). */
-static int own_telemetry(const rp_client *c, const rp_mqtt_str *topic)
+/*
+ * 1 if topic is one the ingestion hook takes from this client: a device's
+ * own d/{id}/telemetry or d/{id}/cmd/{name}/result, name one non-empty
+ * level (a PUBLISH topic has no wildcards: the codec checked).
+ */
+static int own_ingested(const rp_client *c, const rp_mqtt_str *topic)
 {
-	size_t idlen = strlen(c->who.id);
+	size_t idlen = strlen(c->who.id), rest;
+	const uint8_t *r, *slash;
 
-	return strcmp(c->who.role, "device") == 0 && idlen > 0 && topic->len == idlen + 12u &&
-	       memcmp(topic->p, "d/", 2) == 0 && memcmp(topic->p + 2, c->who.id, idlen) == 0 &&
-	       memcmp(topic->p + 2 + idlen, "/telemetry", 10) == 0;
+	if (strcmp(c->who.role, "device") != 0 || idlen == 0 || topic->len < idlen + 3u ||
+	    memcmp(topic->p, "d/", 2) != 0 || memcmp(topic->p + 2, c->who.id, idlen) != 0) {
+		return 0;
+	}
+	r = topic->p + 2 + idlen;
+	rest = topic->len - 2u - idlen;
+	if (rest == 10u && memcmp(r, "/telemetry", 10) == 0) {
+		return 1;
+	}
+	/* "/cmd/" NAME "/result" */
+	if (rest < 5u + 1u + 7u || memcmp(r, "/cmd/", 5) != 0 ||
+	    memcmp(r + rest - 7u, "/result", 7) != 0) {
+		return 0;
+	}
+	slash = memchr(r + 5, '/', rest - 5u);
+	return slash == r + rest - 7u && slash > r + 5;
 }
 
 /*
- * Hands a device's telemetry to the ingestion hook. Returns RP_OK (go
+ * Hands a device's telemetry or command result to the ingestion hook. Returns RP_OK (go
  * on; *deferred 1 if the PUBACK waits for the store), or the result of
  * refusing it (*refused 1).
  */
-static rp_status ingest(rp_client *c, const rp_mqtt_publish *p, int *deferred, int *refused)
+static rp_status ingest(rp_client *c, const rp_mqtt_publish *p, const rp_mqtt_str *topic,
+			int *deferred, int *refused)
 {
 	rp_broker *b = c->b;
 	rp_ingest *t = NULL;
@@ -789,7 +808,8 @@ static rp_status ingest(rp_client *c, const rp_mqtt_publish *p, int *deferred, i
 		t->packet_id = p->packet_id;
 		t->type = RP_MQTT_PUBACK;
 	}
-	st = b->ingest(b->ingest_ctx, &c->who, p->payload.p, p->payload.len, p->qos, t, &rc);
+	st = b->ingest(b->ingest_ctx, &c->who, topic->p, topic->len, p->payload.p, p->payload.len,
+		       p->qos, t, &rc);
 	if (st == RP_NEED_MORE && t != NULL) {
 		acks_push(c, t);
 		c->ingest_waiting++;
@@ -984,10 +1004,10 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 		return puback(c, p->qos == 1 ? RP_MQTT_PUBACK : RP_MQTT_PUBREC, p->packet_id,
 			      RP_MQTT_RC_NOT_AUTHORIZED);
 	}
-	if (b->ingest != NULL && own_telemetry(c, &topic)) {
+	if (b->ingest != NULL && own_ingested(c, &topic)) {
 		int refused = 0;
 
-		st = ingest(c, p, &deferred, &refused);
+		st = ingest(c, p, &topic, &deferred, &refused);
 		if (st != RP_OK || refused) {
 			return st;
 		}

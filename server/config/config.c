@@ -56,7 +56,8 @@ enum kind {
 	K_TLS_VERSION,
 	K_LISTENER_TLS,
 	K_LISTENER_PLAIN,
-	K_STORE /* sqlite:PATH, postgresql://... */
+	K_STORE, /* sqlite:PATH, postgresql://... */
+	K_HTTPS  /* an address and port, or off */
 };
 
 enum key_id {
@@ -73,6 +74,12 @@ enum key_id {
 	KEY_POLICY,
 	KEY_STORE,
 	KEY_TELEMETRY_RETENTION,
+	KEY_LISTENER_HTTPS,
+	KEY_API_SECRET_KEY,
+	KEY_API_TOTP_REQUIRED,
+	KEY_API_THREADS,
+	KEY_API_SESSION_LIFETIME,
+	KEY_API_TOKEN_LIFETIME_MAX,
 	KEY_MAX_PACKET,
 	KEY_MAX_PACKET_PREAUTH,
 	KEY_MAX_TOPIC_LEN,
@@ -129,6 +136,16 @@ static const struct key keys[KEY_COUNT_] = {
 	[KEY_TELEMETRY_RETENTION] = {"telemetry.retention", K_DURATION_S,
 				     OFF(telemetry_retention_s), 0,
 				     SEC(RP_LIMIT_TELEMETRY_RETENTION_S)},
+	[KEY_LISTENER_HTTPS] = {"listener.https", K_HTTPS, 0, 0, 0},
+	[KEY_API_SECRET_KEY] = {"api.secret_key", K_PATH, OFF(api_secret_key), 0, 0},
+	[KEY_API_TOTP_REQUIRED] = {"api.totp_required", K_BOOL, OFF(api_totp_required), 0, 0},
+	[KEY_API_THREADS] = {"api.threads", K_COUNT, OFF(api_threads), 1, RP_LIMIT_API_THREADS},
+	[KEY_API_SESSION_LIFETIME] = {"api.session_lifetime", K_DURATION_S,
+				      OFF(api_session_lifetime_s), SEC(60),
+				      SEC(RP_LIMIT_SESSION_LIFETIME_S)},
+	[KEY_API_TOKEN_LIFETIME_MAX] = {"api.token_lifetime_max", K_DURATION_S,
+					OFF(api_token_lifetime_max_s), SEC(3600),
+					SEC(RP_LIMIT_API_TOKEN_LIFETIME_S)},
 	[KEY_MAX_PACKET] = {"limit.max_packet", K_SIZE, LOFF(max_packet), 128,
 			    RP_LIMIT_MQTT_PACKET},
 	[KEY_MAX_PACKET_PREAUTH] = {"limit.max_packet_preauth", K_SIZE, LOFF(max_packet_preauth),
@@ -718,6 +735,40 @@ bad:
 	ps->bad[id] = 1;
 }
 
+/* listener.https: the REST API's address, or off. */
+static void set_https(struct ps *ps, enum key_id id, const char *val)
+{
+	rp_config_listener l;
+	const rp_config_listener *dup;
+	char q[QUOTE_BUF];
+
+	if (strcmp(val, "off") == 0) {
+		ps->c->https_on = 0;
+		return;
+	}
+	memset(&l, 0, sizeof(l));
+	if (!parse_address(val, &l)) {
+		quote(q, val, strlen(val));
+		say(ps, ps->line,
+		    "%s: '%s' is neither off nor an address and port (0.0.0.0:8443 or "
+		    "[::1]:8443; host names are not resolved)",
+		    keys[id].name, q);
+		ps->bad[id] = 1;
+		return;
+	}
+	l.tls = 1;
+	l.line = ps->line;
+	dup = find_listener(ps, &l);
+	if (dup != NULL) {
+		say(ps, ps->line, "%s: %s is already an MQTT listener (line %u)", keys[id].name,
+		    l.text, dup->line);
+		ps->bad[id] = 1;
+		return;
+	}
+	ps->c->https = l;
+	ps->c->https_on = 1;
+}
+
 /* ------------------------------------------------------------------------
  * Lines
  * ------------------------------------------------------------------------ */
@@ -779,6 +830,9 @@ static void parse_line(struct ps *ps, const char *s, size_t n)
 		break;
 	case K_STORE:
 		set_store(ps, id, val);
+		break;
+	case K_HTTPS:
+		set_https(ps, id, val);
 		break;
 	case K_BOOL:
 		set_bool(ps, id, val);
@@ -936,6 +990,15 @@ void rp_config_defaults(rp_config *c)
 	(void)snprintf(c->tls_ca, sizeof(c->tls_ca), "%s", "/etc/rampart/tls/fleet-ca.crt");
 	c->tls_min_version = RP_CONFIG_TLS_1_3;
 	c->tls_session_tickets = 1;
+	d = &c->https;
+	d->tls = 1;
+	d->family = RP_CONFIG_IPV4;
+	d->port = 8443;
+	(void)snprintf(d->text, sizeof(d->text), "%s", "0.0.0.0:8443");
+	c->https_on = 1;
+	c->api_threads = RP_DEFAULT_API_THREADS;
+	c->api_session_lifetime_s = RP_DEFAULT_SESSION_LIFETIME_S;
+	c->api_token_lifetime_max_s = RP_LIMIT_API_TOKEN_LIFETIME_S;
 
 	l = &c->limit;
 	l->max_packet = RP_DEFAULT_MQTT_PACKET;

@@ -144,6 +144,17 @@ typedef struct rp_config {
 	char store[RP_LIMIT_CONFIG_PATH_LEN];
 	uint32_t telemetry_retention_s; /* telemetry older than this is deleted; 0 = kept */
 
+	/* The REST API (HTTPS, server/api/api.h). */
+	rp_config_listener https; /* listener.https; meaningful if https_on */
+	uint8_t https_on;         /* 0: listener.https off */
+	uint8_t api_totp_required;
+	/* 32-byte key sealing TOTP secrets; "" = <data_dir>/secrets/api.key,
+	 * which rampartd creates (0600) if it does not exist. */
+	char api_secret_key[RP_LIMIT_CONFIG_PATH_LEN];
+	uint32_t api_threads;
+	uint32_t api_session_lifetime_s;
+	uint32_t api_token_lifetime_max_s;
+
 	rp_config_limits limit;
 } rp_config;
 

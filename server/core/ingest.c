@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "core/ingest.h"
 #include "loop/loop.h"
 #include "telemetry/senml.h"
@@ -180,8 +181,80 @@ static void store_point(rp_store_point *d, const rp_senml_record *r, const char 
 	}
 }
 
-rp_status rp_telemetry_ingest(void *ctx, const rp_identity *who, const uint8_t *payload, size_t len,
-			      uint8_t qos, rp_ingest *ticket, uint8_t *reason)
+/* On the storage thread: a command result was recorded, or refused. */
+static void on_result(void *ctx, rp_status st)
+{
+	pending *p = ctx;
+	rp_telemetry *t = p->tm;
+	uint8_t rc = 0;
+	char id[80];
+
+	if (st != RP_OK) {
+		rp_log(RP_LOG_INFO, "command", "%s: result not recorded: %s",
+		       rp_log_escape(id, sizeof(id), (const uint8_t *)p->device, strlen(p->device)),
+		       st == RP_E_NOT_FOUND ? "no such open command"
+		       : st == RP_E_STATE   ? "already answered"
+					    : rp_status_str(st));
+		/* Unknown or answered: the device is told (MQTT 5); a store
+		 * failure asks it to send again. */
+		rc = st == RP_E_NOT_FOUND || st == RP_E_STATE ? RP_MQTT_RC_IMPL_SPECIFIC
+							      : RP_MQTT_RC_UNSPECIFIED;
+	}
+	if (p->ticket != NULL) {
+		rp_server_broker_lock(t->srv);
+		rp_ingest_done(p->ticket, rc);
+		rp_server_broker_unlock(t->srv);
+	}
+	rp_free(NULL, p);
+}
+
+/*
+ * d/{id}/cmd/{name}/result: recorded by the API module (checked there:
+ * the command must be this device's, of this name, and open). The broker
+ * made sure the topic has that shape and the device's own id.
+ */
+static rp_status command_result(rp_telemetry *t, const rp_identity *who, const uint8_t *topic,
+				size_t topic_len, const uint8_t *payload, size_t len,
+				rp_ingest *ticket, uint8_t *reason)
+{
+	size_t skip = 2u + strlen(who->id) + 5u; /* "d/" ID "/cmd/" */
+	char name[RP_LIMIT_API_COMMAND_NAME_LEN + 1u], id[80];
+	size_t nlen = topic_len - skip - 7u; /* "/result" */
+	pending *p;
+	rp_status st;
+
+	if (nlen > RP_LIMIT_API_COMMAND_NAME_LEN) {
+		*reason = RP_MQTT_RC_TOPIC_NAME_INVALID;
+		return RP_E_MALFORMED;
+	}
+	memcpy(name, topic + skip, nlen);
+	name[nlen] = 0;
+	p = rp_calloc(NULL, 1, sizeof(*p));
+	if (p == NULL) {
+		*reason = RP_MQTT_RC_UNSPECIFIED;
+		return RP_E_NOMEM;
+	}
+	p->tm = t;
+	p->ticket = ticket;
+	(void)snprintf(p->device, sizeof(p->device), "%s", who->id);
+	st = rp_api_command_result(t->store, who->id, name, payload, len, rp_clock_wall_ms(),
+				   on_result, p);
+	if (st != RP_OK) {
+		rp_free(NULL, p);
+		*reason = st == RP_E_MALFORMED ? RP_MQTT_RC_PAYLOAD_FORMAT_INVALID
+			  : st == RP_E_BUSY    ? RP_MQTT_RC_QUOTA_EXCEEDED
+					       : RP_MQTT_RC_UNSPECIFIED;
+		rp_log(RP_LOG_INFO, "command", "%s: result refused: %s",
+		       rp_log_escape(id, sizeof(id), (const uint8_t *)who->id, strlen(who->id)),
+		       rp_status_str(st));
+		return st;
+	}
+	return ticket != NULL ? RP_NEED_MORE : RP_OK;
+}
+
+rp_status rp_telemetry_ingest(void *ctx, const rp_identity *who, const uint8_t *topic,
+			      size_t topic_len, const uint8_t *payload, size_t len, uint8_t qos,
+			      rp_ingest *ticket, uint8_t *reason)
 {
 	rp_telemetry *t = ctx;
 	rp_senml_pack pack;
@@ -193,6 +266,9 @@ rp_status rp_telemetry_ingest(void *ctx, const rp_identity *who, const uint8_t *
 	rp_status st;
 
 	(void)qos;
+	if (topic_len < 10u || memcmp(topic + topic_len - 10u, "/telemetry", 10) != 0) {
+		return command_result(t, who, topic, topic_len, payload, len, ticket, reason);
+	}
 	memset(&pack, 0, sizeof(pack));
 	if (!detect(payload, len, &fmt)) {
 		*reason = RP_MQTT_RC_PAYLOAD_FORMAT_INVALID;

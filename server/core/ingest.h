@@ -39,9 +39,17 @@ rp_telemetry *rp_telemetry_new(rp_server *srv, rp_store *store);
 
 void rp_telemetry_free(rp_telemetry *t);
 
-/* The ingestion hook: install with rp_broker_set_ingest(b, rp_telemetry_ingest, t). */
-rp_status rp_telemetry_ingest(void *ctx, const rp_identity *who, const uint8_t *payload, size_t len,
-			      uint8_t qos, rp_ingest *ticket, uint8_t *reason);
+/*
+ * The ingestion hook: install with rp_broker_set_ingest(b, rp_telemetry_ingest, t).
+ * Telemetry as above; a command result (d/{id}/cmd/{name}/result) is
+ * handed to rp_api_command_result() and acknowledged when recorded, with
+ * 0x83 (implementation specific) for a command that is not this device's
+ * open command of that name, and 0x99 for a payload that is not the
+ * result object (api.h).
+ */
+rp_status rp_telemetry_ingest(void *ctx, const rp_identity *who, const uint8_t *topic,
+			      size_t topic_len, const uint8_t *payload, size_t len, uint8_t qos,
+			      rp_ingest *ticket, uint8_t *reason);
 
 /*
  * Retention: queues the deletion of telemetry older than now_ms minus

@@ -7,19 +7,27 @@
  *                               policy file it names) with file, line and
  *                               reason; exit 0 if there is none
  *
+ * The REST API (listener.https, on by default) runs on its own threads
+ * (server/api/api.h) beside the event loops; it reaches the broker only
+ * through rp_broker_publish() under the broker lock.
+ *
  * Signals: SIGTERM and SIGINT drain (MQTT 5 clients get DISCONNECT 0x8B)
  * and exit 0; SIGHUP reloads the CA bundle, CRL, server certificate and
  * policy, keeping connections that stay valid and closing the others.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "auth/policy.h"
+#include "auth/secret.h"
 #include "broker/broker.h"
 #include "config/config.h"
 #include "core/ingest.h"
@@ -46,7 +54,9 @@ typedef struct app {
 	rp_loop *loop; /* loops[0]: signals, telemetry retention */
 	rp_store *store;
 	rp_telemetry *telemetry;
+	rp_api *api;
 	rp_timer retention;
+	uint64_t websessions_expired; /* written on the storage thread */
 	int sigfd;
 	unsigned errors;
 } app;
@@ -219,13 +229,34 @@ static void on_signal(rp_loop *loop, int fd, unsigned events, void *arg)
 	}
 }
 
-/* Once a minute on loop 0: telemetry past its retention is deleted. */
+static void on_websessions_expired(void *ctx, rp_status st)
+{
+	app *a = ctx;
+
+	if (st != RP_OK && st != RP_E_CLOSED) {
+		rp_log(RP_LOG_WARN, "rampartd", "expired web sessions not deleted: %s",
+		       rp_status_str(st));
+	} else if (a->websessions_expired > 0) {
+		rp_log(RP_LOG_INFO, "rampartd", "%llu expired web session%s deleted",
+		       (unsigned long long)a->websessions_expired,
+		       a->websessions_expired == 1 ? "" : "s");
+	}
+}
+
+/* Once a minute on loop 0: telemetry past its retention and expired web
+ * sessions are deleted. */
 static void on_retention(rp_loop *loop, void *arg)
 {
 	app *a = arg;
 
 	rp_telemetry_expire(a->telemetry, rp_clock_wall_ms(),
 			    (int64_t)a->cfg.telemetry_retention_s * 1000);
+	if (a->api != NULL) {
+		a->websessions_expired = 0;
+		(void)rp_store_websession_expire(a->store, rp_clock_wall_ms(),
+						 &a->websessions_expired, on_websessions_expired,
+						 a);
+	}
 	(void)rp_timer_start(loop, &a->retention, 60000u, on_retention, a);
 }
 
@@ -249,6 +280,127 @@ static int open_store(app *a)
 	}
 	rp_log(RP_LOG_INFO, "rampartd", "store: %s, schema version %lld",
 	       rp_store_backend(a->store), (long long)rp_store_schema_version(a->store));
+	return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * The REST API
+ * ------------------------------------------------------------------------ */
+
+/* A command from the API to d/{id}/cmd/{name}: QoS 1, from an API worker. */
+static rp_status api_publish(void *ctx, const char *topic, const uint8_t *payload, size_t len)
+{
+	app *a = ctx;
+	size_t reached = 0;
+	rp_status st;
+
+	rp_server_broker_lock(a->server);
+	st = rp_broker_publish(a->broker, (const uint8_t *)topic, strlen(topic), payload, len, 1,
+			       &reached);
+	rp_server_broker_unlock(a->server);
+	return st;
+}
+
+/*
+ * The key sealing TOTP secrets: exactly 32 bytes in a file nobody else may
+ * read. The default file, <data_dir>/secrets/api.key, is made on first
+ * start (keys are made where they are used); a configured one must exist.
+ */
+static int api_secret_key(const app *a, uint8_t key[32])
+{
+	char path[RP_LIMIT_CONFIG_PATH_LEN + 32], dir[RP_LIMIT_CONFIG_PATH_LEN + 16];
+	int configured = a->cfg.api_secret_key[0] != '\0';
+	struct stat sb;
+	ssize_t n;
+	int fd, ok = 0;
+
+	if (configured) {
+		(void)snprintf(path, sizeof(path), "%s", a->cfg.api_secret_key);
+	} else {
+		(void)snprintf(dir, sizeof(dir), "%s/secrets", a->cfg.data_dir);
+		(void)snprintf(path, sizeof(path), "%s/api.key", dir);
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			fprintf(stderr, "rampartd: %s: %s\n", dir, strerror(errno));
+			return 0;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			int wrote = rp_secret_random(key, 32) == RP_OK &&
+				    write(fd, key, 32) == 32 && fsync(fd) == 0;
+
+			rp_wipe(key, 32);
+			if (close(fd) != 0 || !wrote) {
+				fprintf(stderr, "rampartd: %s: cannot write a new key\n", path);
+				(void)unlink(path);
+				return 0;
+			}
+			rp_log(RP_LOG_INFO, "rampartd", "made a new API secret key: %s", path);
+		} else if (errno != EEXIST) {
+			fprintf(stderr, "rampartd: %s: %s\n", path, strerror(errno));
+			return 0;
+		}
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		fprintf(stderr, "rampartd: api.secret_key %s: %s\n", path, strerror(errno));
+		return 0;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		fprintf(stderr, "rampartd: api.secret_key %s: not a regular file\n", path);
+	} else if ((sb.st_mode & 077) != 0) {
+		fprintf(stderr,
+			"rampartd: api.secret_key %s: readable by others (mode %03o); "
+			"chmod 600 it\n",
+			path, (unsigned)(sb.st_mode & 0777));
+	} else if (sb.st_size != 32 || (n = read(fd, key, 32)) != 32) {
+		fprintf(stderr, "rampartd: api.secret_key %s: not exactly 32 bytes\n", path);
+	} else {
+		ok = 1;
+	}
+	(void)close(fd);
+	if (!ok) {
+		rp_wipe(key, 32);
+	}
+	return ok;
+}
+
+static int start_api(app *a)
+{
+	rp_api_opts ao;
+	uint8_t key[32];
+	char err[256];
+	rp_status st;
+
+	if (!a->cfg.https_on) {
+		rp_log(RP_LOG_INFO, "rampartd", "REST API off (listener.https off)");
+		return 1;
+	}
+	if (!api_secret_key(a, key)) {
+		return 0;
+	}
+	memset(&ao, 0, sizeof(ao));
+	ao.address = a->cfg.https.text;
+	ao.cert_file = a->cfg.tls_cert;
+	ao.key_file = a->cfg.tls_key;
+	ao.allow_tls12 = a->cfg.tls_min_version == RP_CONFIG_TLS_1_2;
+	ao.threads = a->cfg.api_threads;
+	ao.session_lifetime_s = a->cfg.api_session_lifetime_s;
+	ao.token_lifetime_max_s = a->cfg.api_token_lifetime_max_s;
+	if (ao.token_lifetime_max_s < RP_DEFAULT_API_TOKEN_LIFETIME_S) {
+		ao.token_lifetime_s = ao.token_lifetime_max_s;
+	}
+	ao.totp_required = a->cfg.api_totp_required;
+	ao.secret_key = key;
+	ao.publish = api_publish;
+	ao.publish_ctx = a;
+	st = rp_api_start(&ao, a->store, &a->api, err, sizeof(err));
+	rp_wipe(key, sizeof(key)); /* rp_api_start() copied it */
+	if (st != RP_OK) {
+		fprintf(stderr, "rampartd: REST API on %s: %s\n", a->cfg.https.text, err);
+		return 0;
+	}
+	rp_log(RP_LOG_INFO, "rampartd", "REST API on https://%s/api/v1/, port %u",
+	       a->cfg.https.text, (unsigned)rp_api_port(a->api));
 	return 1;
 }
 
@@ -371,6 +523,9 @@ static int run(const char *path)
 		       so.listeners[i].tls ? "MQTT over mutual TLS" : "plain MQTT, loopback only",
 		       rp_server_port(a.server, i));
 	}
+	if (!start_api(&a)) {
+		goto out;
+	}
 	rp_log(RP_LOG_INFO, "rampartd", "%u event loop%s", a.nloops, a.nloops == 1 ? "" : "s");
 	rc = rp_server_run(a.server) == RP_OK ? 0 : 1;
 	rp_log(RP_LOG_INFO, "rampartd", "stopped");
@@ -378,8 +533,11 @@ out:
 	if (a.loop != NULL) {
 		rp_timer_stop(a.loop, &a.retention);
 	}
-	/* Every queued write is committed and answered (the clients are still
-	 * there to take their PUBACKs) before anything else goes. */
+	/* The API's requests in progress finish (they use the store and the
+	 * broker); then every queued write is committed and answered (the
+	 * clients are still there to take their PUBACKs) before anything else
+	 * goes. */
+	rp_api_stop(a.api);
 	rp_store_close(a.store);
 	rp_server_free(a.server);
 	rp_telemetry_free(a.telemetry);
@@ -405,6 +563,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	rp_api_json_init(); /* before anything makes a JSON object */
 	if (argc == 3 && strcmp(argv[1], "--check-config") == 0) {
 		return check_config(argv[2]);
 	}

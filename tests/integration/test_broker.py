@@ -31,6 +31,7 @@ Groups (one CTest test each, see CMakeLists.txt):
 """
 
 import glob
+import json
 import multiprocessing
 import os
 import queue
@@ -65,6 +66,7 @@ except ImportError:  # reported by main()
 
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 RAMPARTD = os.environ.get("RAMPARTD")
+RAMPART = os.environ.get("RAMPART")  # the CLI, for the RestApi group's operator
 MOSQUITTO_SUB = shutil.which("mosquitto_sub")
 MOSQUITTO_PUB = shutil.which("mosquitto_pub")
 STDBUF = shutil.which("stdbuf")
@@ -106,7 +108,7 @@ class Rampartd:
     LISTEN_RE = re.compile(r"listening on (\S+) \((.*?)\), port (\d+)")
 
     def __init__(self, workdir, pki, extra=(), policy=POLICY, crl=True, plain=False,
-                 tls=True, loops=None):
+                 tls=True, loops=None, https=False):
         self.workdir = workdir
         self.pki = pki
         self.conf = os.path.join(workdir, "rampartd.conf")
@@ -118,6 +120,8 @@ class Rampartd:
             lines.append("listener.mqtts 127.0.0.1:0")
         if plain:
             lines.append("listener.mqtt 127.0.0.1:0")
+        # The REST API is on by default (0.0.0.0:8443): off here unless asked.
+        lines.append("listener.https %s" % ("127.0.0.1:0" if https else "off"))
         lines += ["tls.cert %s" % pki.crt("server"),
                   "tls.key %s" % pki.key("server"),
                   "tls.ca %s" % pki.ca_crt]
@@ -1913,6 +1917,129 @@ class CheckConfig(unittest.TestCase):
 
 
 # --------------------------------------------------------------------------
+# The REST API served by rampartd itself (listener.https)
+# --------------------------------------------------------------------------
+
+class Https:
+    """A verifying HTTPS client of rampartd's API: the test CA only, host 127.0.0.1."""
+
+    def __init__(self, tc, port):
+        self.tc = tc
+        self.port = port
+        self.ctx = ssl.create_default_context(cafile=tc.pki.ca_crt)
+        self.cookie = None
+        self.csrf = None
+
+    def call(self, method, path, body=None, token=None):
+        import http.client
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=10)
+        h = {"Origin": "https://127.0.0.1:%d" % self.port}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        if token is not None:
+            h["Authorization"] = "Bearer " + token
+        elif self.cookie is not None:
+            h["Cookie"] = "__Host-rampart_session=" + self.cookie
+            if method != "GET":
+                h["X-CSRF-Token"] = self.csrf
+        try:
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            raw = r.read()
+            cookie = r.getheader("Set-Cookie")
+        finally:
+            c.close()
+        if cookie:
+            m = re.match(r"__Host-rampart_session=([^;]*)", cookie)
+            if m:
+                self.cookie = m.group(1) or None
+        return r.status, (json.loads(raw) if raw else None)
+
+    def login(self, name, password):
+        st, body = self.call("POST", "/api/v1/login", {"name": name, "password": password})
+        self.tc.assertEqual(st, 200, "login: %r" % (body,))
+        self.csrf = body["csrf_token"]
+        return body
+
+
+class RestApi(BrokerTest):
+    """rampartd's own HTTPS listener: an operator made with `rampart operator
+    add` logs in, sends a command that reaches the connected device over MQTT,
+    and reads the result the device published; the result is acknowledged
+    only once stored."""
+
+    PASSWORD = "Rest-Api-Operator-Pass-42"
+
+    def _start(self):
+        if not RAMPART:
+            self.skipTest("no rampart CLI (--rampart PATH)")
+        d = Rampartd(self.tmp, self.pki, https=True)
+        p = subprocess.run([RAMPART, "operator", "add", "ops", "--role", "operator",
+                            "--password-stdin", "--config", d.conf],
+                           input=self.PASSWORD + "\n", capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, "rampart operator add: %s%s" % (p.stdout, p.stderr))
+        self.daemons.append(d)
+        self.addCleanup(self._stop_and_check, d)
+        d.start()
+        self.broker = d
+        d.wait_log(r"REST API on https://127\.0\.0\.1:0/api/v1/, port \d+", timeout=START_BOUND)
+        port = int(re.search(r"REST API on \S+, port (\d+)", d.text()).group(1))
+        return Https(self, port)
+
+    def test_command_round_trip(self):
+        api = self._start()
+        dev = PahoClient(self, "dev-0001", 5)
+        dev.connect()
+        self.assertEqual(dev.subscribe("d/dev-0001/cmd/+", 1), [1])
+        # The device is known to the store once it has been seen.
+        dev.publish("d/dev-0001/telemetry", b'[{"n":"temp","v":21.5}]', qos=1)
+        api.login("ops", self.PASSWORD)
+        st, body = api.call("POST", "/api/v1/devices/dev-0001/commands",
+                            {"name": "reboot", "args": {"delay_s": 5}})
+        self.assertEqual(st, 201, body)
+        cid = body["id"]
+        self.assertEqual(body["status"], "sent")
+        m = dev.recv()
+        self.assertIsNotNone(m, "the device did not get its command")
+        self.assertEqual(m.topic, "d/dev-0001/cmd/reboot")
+        sent = json.loads(m.payload)
+        self.assertEqual(sent, {"id": cid, "args": {"delay_s": 5}})
+        # The device answers; its PUBACK comes once the result is stored.
+        dev.publish("d/dev-0001/cmd/reboot/result",
+                    json.dumps({"id": cid, "status": "done", "result": {"ok": True}}), qos=1)
+        st, body = api.call("GET", "/api/v1/devices/dev-0001/commands/" + cid)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["status"], "done")
+        self.assertEqual(body["result"], {"ok": True})
+        # Answering twice, or for a command it never got, is refused and logged.
+        dev.publish("d/dev-0001/cmd/reboot/result",
+                    json.dumps({"id": cid, "status": "failed"}), qos=1)
+        self.broker.wait_log(r"result not recorded: already answered")
+        # Gone (clean session): nobody would get a command. Refused with
+        # 503 and recorded as failed, not left "sent" forever.
+        dev.disconnect()
+        st, body = api.call("POST", "/api/v1/devices/dev-0001/commands",
+                            {"name": "reboot", "args": {}})
+        self.assertEqual(st, 503, body)
+        st, body = api.call("GET", "/api/v1/devices/dev-0001/commands")
+        self.assertEqual(st, 200, body)
+        self.assertEqual(sorted(c["status"] for c in body["items"]), ["done", "failed"])
+
+    def test_api_off_and_bad_listener(self):
+        conf = os.path.join(self.tmp, "bad.conf")
+        with open(conf, "w") as f:
+            f.write("listener.https localhost:8443\n")
+        p = subprocess.run([RAMPARTD, "--check-config", conf], capture_output=True, text=True,
+                           timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("bad.conf:1: listener.https: 'localhost:8443' is neither off nor an "
+                      "address and port", p.stderr)
+        d = self.start_broker()  # listener.https off
+        d.wait_log(r"REST API off \(listener.https off\)")
+
 
 def setUpModule():
     global TEMPLATE
@@ -1927,13 +2054,15 @@ def tearDownModule():
 
 
 def main():
-    global RAMPARTD
+    global RAMPARTD, RAMPART
     argv = [sys.argv[0]]
     args = sys.argv[1:]
     while args:
         a = args.pop(0)
         if a == "--rampartd":
             RAMPARTD = args.pop(0)
+        elif a == "--rampart":
+            RAMPART = args.pop(0)
         else:
             argv.append(a)
     missing = []

@@ -854,17 +854,22 @@ typedef struct fake_store {
 	rp_ingest *held[8];
 	size_t nheld;
 	int calls;
-	int refuse; /* answer "payload format invalid" */
+	int refuse;      /* answer "payload format invalid" */
+	char topic[128]; /* of the last call */
 } fake_store;
 
-static rp_status fake_ingest(void *ctx, const rp_identity *who, const uint8_t *payload, size_t len,
-			     uint8_t qos, rp_ingest *t, uint8_t *reason)
+static rp_status fake_ingest(void *ctx, const rp_identity *who, const uint8_t *topic,
+			     size_t topic_len, const uint8_t *payload, size_t len, uint8_t qos,
+			     rp_ingest *t, uint8_t *reason)
 {
 	fake_store *f = ctx;
 
 	(void)payload;
 	(void)len;
 	assert_string_equal(who->role, "device");
+	assert_true(topic_len < sizeof(f->topic));
+	memcpy(f->topic, topic, topic_len);
+	f->topic[topic_len] = 0;
 	f->calls++;
 	if (f->refuse) {
 		*reason = RP_MQTT_RC_PAYLOAD_FORMAT_INVALID;
@@ -934,6 +939,78 @@ static void test_ingest_puback_after_store(void **state)
 	assert_int_equal(f.calls, 0);
 	close_client(e, &svc);
 	rp_broker_set_ingest(e->b, NULL, NULL);
+}
+
+/* A command's result, d/{own id}/cmd/{name}/result, goes to the hook too
+ * (with its topic); look-alikes do not. */
+static void test_ingest_command_results(void **state)
+{
+	env *e = *state;
+	tclient dev;
+	fake_store f;
+	static const char *const not_taken[] = {
+		"d/dev-a/cmd/reboot",  "d/dev-a/cmd//result",        "d/dev-a/cmd/a/b/result",
+		"d/dev-a/cmd/result",  "d/dev-a/cmd/reboot/results", "d/dev-ab/cmd/x/result",
+		"d/dev-a/telemetry/x", "d/dev-a/cmdx/reboot/result",
+	};
+
+	memset(&f, 0, sizeof(f));
+	rp_broker_set_ingest(e->b, fake_ingest, &f);
+	open_connected(e, &dev, "dev-a", "device", RP_MQTT_V5);
+	assert_int_equal(publish(e, &dev, "d/dev-a/cmd/reboot/result", "{}", 0, 0, 0), RP_OK);
+	assert_int_equal(f.calls, 1);
+	assert_string_equal(f.topic, "d/dev-a/cmd/reboot/result");
+	for (size_t i = 0; i < sizeof(not_taken) / sizeof(not_taken[0]); i++) {
+		f.calls = 0;
+		(void)publish(e, &dev, not_taken[i], "{}", 0, 0, 0);
+		if (f.calls != 0) {
+			fail_msg("%s was handed to the hook", not_taken[i]);
+		}
+	}
+	close_client(e, &dev);
+	rp_broker_set_ingest(e->b, NULL, NULL);
+}
+
+/* The server publishes (a REST command): subscribers get it, an offline
+ * persistent session queues it, nobody subscribed is RP_E_NOT_FOUND, and
+ * wildcards or oversized topics are refused. */
+static void test_server_publish(void **state)
+{
+	env *e = *state;
+	tclient dev;
+	rp_mqtt_packet p;
+	uint8_t copy[4096];
+	size_t reached = 99;
+	static const uint8_t t[] = "d/dev-a/cmd/reboot";
+
+	open_connected(e, &dev, "dev-a", "device", RP_MQTT_V5);
+	assert_int_equal(rp_broker_publish(e->b, (const uint8_t *)"d/dev-a/cmd/x", 13,
+					   (const uint8_t *)"1", 1, 1, &reached),
+			 RP_E_NOT_FOUND);
+	assert_int_equal(reached, 0);
+	assert_int_equal(subscribe(e, &dev, "d/dev-a/cmd/+", 1), 1);
+	assert_int_equal(rp_broker_publish(e->b, t, sizeof(t) - 1, (const uint8_t *)"{\"id\":1}", 8,
+					   1, &reached),
+			 RP_OK);
+	assert_int_equal(reached, 1);
+	assert_true(next_pkt(e, &dev, &p, copy, sizeof(copy)));
+	assert_int_equal(p.type, RP_MQTT_PUBLISH);
+	assert_int_equal(p.u.publish.qos, 1);
+	assert_int_equal(p.u.publish.topic.len, sizeof(t) - 1);
+	assert_memory_equal(p.u.publish.topic.p, t, sizeof(t) - 1);
+	assert_int_equal(p.u.publish.payload.len, 8);
+	assert_int_equal(rp_broker_publish(e->b, (const uint8_t *)"d/+/cmd/x", 9,
+					   (const uint8_t *)"1", 1, 1, &reached),
+			 RP_E_INVALID_ARG);
+	assert_int_equal(rp_broker_publish(e->b, (const uint8_t *)"d/#", 3, (const uint8_t *)"1", 1,
+					   0, &reached),
+			 RP_E_INVALID_ARG);
+	assert_int_equal(rp_broker_publish(e->b, t, 0, (const uint8_t *)"1", 1, 0, &reached),
+			 RP_E_INVALID_ARG);
+	assert_int_equal(
+		rp_broker_publish(e->b, t, sizeof(t) - 1, (const uint8_t *)"1", 1, 3, &reached),
+		RP_E_INVALID_ARG);
+	close_client(e, &dev);
 }
 
 /* A payload the hook refuses: MQTT 5 gets the reason and a protocol error
@@ -1108,6 +1185,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plain_listener_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_slows_publisher, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_puback_after_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_command_results, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_refusals_and_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retained_restored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retained_per_device_cap, setup, teardown),

@@ -167,6 +167,42 @@ static void test_empty_is_defaults(void **state)
 	assert_memory_equal(&cfg, &d, sizeof(d));
 }
 
+/* The REST API's keys: listener.https (an address or off, never one of
+ * the MQTT listeners), api.* within their ranges. */
+static void test_api_keys(void **state)
+{
+	(void)state;
+	expect_ok("");
+	assert_int_equal(cfg.https_on, 1);
+	assert_string_equal(cfg.https.text, "0.0.0.0:8443");
+	assert_string_equal(cfg.api_secret_key, "");
+	assert_int_equal(cfg.api_totp_required, 0);
+	assert_int_equal(cfg.api_threads, RP_DEFAULT_API_THREADS);
+	assert_int_equal(cfg.api_session_lifetime_s, RP_DEFAULT_SESSION_LIFETIME_S);
+	expect_ok("listener.https off\n");
+	assert_int_equal(cfg.https_on, 0);
+	expect_ok("listener.https [::1]:9443\napi.totp_required on\napi.threads 2\n"
+		  "api.session_lifetime 1h\napi.token_lifetime_max 30d\n"
+		  "api.secret_key /etc/rampart/api.key\n");
+	assert_int_equal(cfg.https_on, 1);
+	assert_string_equal(cfg.https.text, "[::1]:9443");
+	assert_int_equal(cfg.api_totp_required, 1);
+	assert_int_equal(cfg.api_threads, 2);
+	assert_int_equal(cfg.api_session_lifetime_s, 3600);
+	assert_int_equal(cfg.api_token_lifetime_max_s, 30u * 86400u);
+	assert_string_equal(cfg.api_secret_key, "/etc/rampart/api.key");
+	expect_error("listener.https localhost:8443\n",
+		     "rampartd.conf:1: listener.https: 'localhost:8443' is neither off nor an "
+		     "address and port (0.0.0.0:8443 or [::1]:8443; host names are not resolved)");
+	expect_error("listener.mqtts 127.0.0.1:8883\nlistener.https 127.0.0.1:8883\n",
+		     "rampartd.conf:2: listener.https: 127.0.0.1:8883 is already an MQTT listener "
+		     "(line 1)");
+	expect_error("api.threads 0\n", "rampartd.conf:1: api.threads: 0 is below the minimum 1");
+	expect_error("api.session_lifetime 2d\n",
+		     "rampartd.conf:1: api.session_lifetime: 2d is above the hard cap 1d "
+		     "(include/rampart/limits.h)");
+}
+
 static void test_every_key(void **state)
 {
 	static const char text[] = "loops 4\n"
@@ -1125,6 +1161,7 @@ int main(void)
 		cmocka_unit_test(test_plain_listener_loopback_only),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_store_and_retention),
+		cmocka_unit_test(test_api_keys),
 		cmocka_unit_test(test_line_rules),
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_multi_error),
