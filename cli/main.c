@@ -15,6 +15,11 @@ static void usage(FILE *out)
 	      "Rampart: a security-by-design IoT platform.\n"
 	      "\n"
 	      "Commands:\n"
+	      "  init --name DNS --offline DIR ...  set up a new fleet: PKI, secrets,\n"
+	      "                                     configuration, first administrator\n"
+	      "  audit verify                       check the audit log's hash chain\n"
+	      "  operator add NAME --role ROLE      create an operator\n"
+	      "  operator list                      list the operators\n"
 	      "  mqtt decode [--v311|--v5] HEX...   decode and print MQTT packets\n"
 	      "  mqtt demo                          a short tour of the MQTT codec\n"
 	      "\n"
@@ -35,6 +40,15 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "mqtt") == 0) {
 		return cli_mqtt_main(argc - 1, argv + 1);
+	}
+	if (strcmp(argv[1], "init") == 0) {
+		return cli_init_main(argc - 1, argv + 1);
+	}
+	if (strcmp(argv[1], "audit") == 0) {
+		return cli_audit_main(argc - 1, argv + 1);
+	}
+	if (strcmp(argv[1], "operator") == 0) {
+		return cli_operator_main(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "rampart: unknown command '%s'\n", argv[1]);
 	fputs("Try 'rampart --help'.\n", stderr);

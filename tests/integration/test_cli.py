@@ -1,0 +1,862 @@
+#!/usr/bin/python3
+"""tests/integration/test_cli.py - the operator commands of `rampart`.
+
+    /usr/bin/python3 test_cli.py --rampart PATH --rampartd PATH [unittest args]
+
+(or RAMPART=PATH and RAMPARTD=PATH in the environment). Needs the openssl
+command line and Python's sqlite3; the PostgreSQL group needs the server
+binaries (scripts/bootstrap installs them).
+
+Each test runs `rampart init` in a fresh temporary directory (configuration,
+data directory and offline directory all inside it), then checks what it
+made with tools that are not Rampart's: `openssl verify`, `openssl pkey`,
+Python's sqlite3, psql, and rampartd itself started from the configuration
+init wrote, with a device certificate issued by `openssl x509` from the
+issuing CA init made.
+
+Groups (one CTest test each, see CMakeLists.txt):
+  Init        files and modes, certificates, keys and passphrases, the admin
+  Refusals    init twice, a store with operators, weak passwords, usage,
+              a failure half-way rolled back
+  Audit       rampart audit verify: intact, a tampered row named
+  Operators   rampart operator add and list
+  Rampartd    --check-config, a device connects, the admin logs in (HTTPS)
+  PostgreSQL  init and audit verify against a throw-away PostgreSQL
+
+On failure the temporary directory is kept (its path is printed);
+RP_IT_KEEP=1 keeps it always.
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import ssl
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
+import mqtt_raw as R  # noqa: E402
+
+RAMPART = os.environ.get("RAMPART")
+RAMPARTD = os.environ.get("RAMPARTD")
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "SUMMARY: UndefinedBehaviorSanitizer", "AddressSanitizer:DEADLYSIGNAL")
+
+START_BOUND = 15.0  # seconds for rampartd to log its port (ASan build included)
+
+PKI_FILES = ["issuing-ca.key", "issuing-ca.crt", "server.key", "server.crt", "fleet-ca.crt",
+             "device-trust.crt"]
+SECRET_FILES = ["issuing-ca.pass", "api.key"]
+OFFLINE_FILES = ["root-ca.key", "root-ca.crt"]
+
+# An openssl extension section for a device certificate, as the EST service
+# will issue it (docs/pki.md, "Certificate profiles").
+DEVICE_EXT = """\
+[ device ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+"""
+
+
+def env():
+    e = dict(os.environ)
+    e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+    e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    return e
+
+
+class Run:
+    """The outcome of one command: rc, out, err (text)."""
+
+    def __init__(self, args, p):
+        self.args = args
+        self.rc = p.returncode
+        self.out = p.stdout.decode(errors="replace")
+        self.err = p.stderr.decode(errors="replace")
+
+    def __repr__(self):
+        return "%s -> %d\n--- stdout\n%s--- stderr\n%s" % (" ".join(self.args), self.rc,
+                                                          self.out, self.err)
+
+
+def rampart(*args, stdin=b"", limit_fsize=None):
+    """Runs the CLI; stdin is bytes (empty by default, never a terminal)."""
+    def child():
+        if limit_fsize is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a signal
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_fsize, limit_fsize))
+    args = [RAMPART] + [str(a) for a in args]
+    p = subprocess.run(args, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env(), timeout=60, preexec_fn=child)
+    r = Run(args, p)
+    for m in SANITIZER_MARKS:
+        if m in r.err:
+            raise AssertionError("a sanitizer reported an error:\n%r" % r)
+    return r
+
+
+def openssl(*args, check=True, stdin=None):
+    p = subprocess.run([OPENSSL] + list(args), input=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    if check and p.returncode != 0:
+        raise AssertionError("openssl %s failed:\n%s" % (" ".join(args),
+                                                         p.stderr.decode(errors="replace")))
+    return p
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def tree(root):
+    """{relative path: (mode, size, mtime_ns, sha256)} of everything under root."""
+    snap = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            digest = None
+            if stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+            snap[os.path.relpath(p, root)] = (stat.S_IMODE(st.st_mode), st.st_size,
+                                              st.st_mtime_ns, digest)
+    return snap
+
+
+def certs_in(path):
+    with open(path) as f:
+        return f.read().count("-----BEGIN CERTIFICATE-----")
+
+
+# --------------------------------------------------------------------------
+# A fleet made by rampart init in a temporary directory
+# --------------------------------------------------------------------------
+
+class Fleet:
+    """Paths of one init's output, and the two secrets it printed."""
+
+    def __init__(self, root):
+        self.root = root
+        self.config = os.path.join(root, "etc", "rampartd.conf")
+        self.data = os.path.join(root, "data")
+        self.offline = os.path.join(root, "offline")
+        self.pki = os.path.join(self.data, "pki")
+        self.secrets = os.path.join(self.data, "secrets")
+        self.db = os.path.join(self.data, "rampart.db")
+        self.run = None
+        self.passphrase = None
+        self.password = None
+
+    def args(self, *extra, names=("--name", "localhost", "--name", "rampart.example",
+                                  "--ip", "127.0.0.1", "--ip", "::1")):
+        return (["init", "--config", self.config, "--data-dir", self.data,
+                 "--offline", self.offline] + list(names) + list(extra))
+
+    def init(self, *extra, stdin=b"", **kw):
+        self.run = rampart(*self.args(*extra, **kw), stdin=stdin)
+        if self.run.rc == 0:
+            m = re.search(r"^root-ca-passphrase: (\S+)$", self.run.out, re.M)
+            self.passphrase = m.group(1) if m else None
+            m = re.search(r"^admin-password: (\S+)$", self.run.out, re.M)
+            self.password = m.group(1) if m else None
+        return self.run
+
+    def p(self, name):
+        """A file of pki/, secrets/ or the offline directory, by name."""
+        for d in (self.pki, self.secrets, self.offline):
+            if os.path.exists(os.path.join(d, name)):
+                return os.path.join(d, name)
+        return os.path.join(self.pki, name)
+
+    def sql(self, query, args=()):
+        c = sqlite3.connect(self.db)
+        try:
+            rows = c.execute(query, args).fetchall()
+            c.commit()
+            return rows
+        finally:
+            c.close()
+
+
+class CliTest(unittest.TestCase):
+    maxDiff = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="rp-it-cli-%s-" % self._testMethodName[:24])
+        self.fleet = Fleet(self.tmp)
+
+    def run(self, result=None):
+        before = (len(result.failures) + len(result.errors)) if result is not None else 0
+        out = super().run(result)
+        failed = result is not None and len(result.failures) + len(result.errors) > before
+        if failed:
+            sys.stderr.write("kept %s\n" % getattr(self, "tmp", "?"))
+        elif not os.environ.get("RP_IT_KEEP") and hasattr(self, "tmp"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return out
+
+    def init_ok(self, *extra, **kw):
+        r = self.fleet.init(*extra, **kw)
+        self.assertEqual(r.rc, 0, r)
+        return r
+
+    def assertFails(self, r, rc, pattern):
+        self.assertEqual(r.rc, rc, r)
+        self.assertRegex(r.err, pattern, r)
+
+
+# --------------------------------------------------------------------------
+# 1. What init makes
+# --------------------------------------------------------------------------
+
+class Init(CliTest):
+
+    def test_files_and_modes(self):
+        self.init_ok()
+        f = self.fleet
+        for d in (f.data, f.pki, f.secrets, f.offline, os.path.dirname(f.config)):
+            self.assertEqual(mode(d), 0o700, d)
+        for path in ([os.path.join(f.pki, n) for n in PKI_FILES] +
+                     [os.path.join(f.secrets, n) for n in SECRET_FILES] +
+                     [os.path.join(f.offline, n) for n in OFFLINE_FILES] + [f.config, f.db]):
+            self.assertTrue(stat.S_ISREG(os.lstat(path).st_mode), path)
+            self.assertEqual(mode(path), 0o600, path)
+        self.assertEqual(os.path.getsize(os.path.join(f.secrets, "api.key")), 32)
+        with open(os.path.join(f.secrets, "issuing-ca.pass")) as fh:
+            self.assertRegex(fh.read(), r"^[A-Za-z0-9_-]{43}$")
+        # No temporary name is left behind.
+        leftovers = [p for p in tree(self.tmp) if ".init-" in p]
+        self.assertEqual(leftovers, [])
+        # The root key is only in the offline directory.
+        self.assertFalse(os.path.exists(os.path.join(f.pki, "root-ca.key")))
+
+    def test_config_names_what_init_made(self):
+        self.init_ok()
+        f = self.fleet
+        with open(f.config) as fh:
+            text = fh.read()
+        for line in ("data_dir %s" % f.data,
+                     "tls.cert %s" % os.path.join(f.pki, "server.crt"),
+                     "tls.key %s" % os.path.join(f.pki, "server.key"),
+                     "tls.ca %s" % os.path.join(f.pki, "fleet-ca.crt")):
+            self.assertIn(line + "\n", text)
+        self.assertRegex(text, r"(?m)^(# )?api\.secret_key %s$" %
+                         re.escape(os.path.join(f.secrets, "api.key")))
+        self.assertNotIn("store ", text)  # the default store: nothing to write
+
+    def test_certificates_verify(self):
+        self.init_ok()
+        f = self.fleet
+        root, trust = f.p("root-ca.crt"), f.p("device-trust.crt")
+        issuing, server = f.p("issuing-ca.crt"), f.p("server.crt")
+        # device-trust.crt is the root alone; fleet-ca.crt root + issuing;
+        # server.crt the leaf, then the issuing CA.
+        self.assertEqual(certs_in(trust), 1)
+        self.assertEqual(certs_in(f.p("fleet-ca.crt")), 2)
+        self.assertEqual(certs_in(server), 2)
+        with open(root) as a, open(trust) as b:
+            self.assertEqual(a.read(), b.read())
+        openssl("verify", "-x509_strict", "-CAfile", root, root)
+        openssl("verify", "-x509_strict", "-CAfile", trust, issuing)
+        r = openssl("verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", trust,
+                    "-untrusted", issuing, server)
+        self.assertIn(b"OK", r.stdout)
+        # The chain inside server.crt is enough for a device that trusts the root.
+        openssl("verify", "-x509_strict", "-CAfile", trust, "-untrusted", server, server)
+        # ... and fleet-ca.crt as a bundle (what rampartd's tls.ca holds).
+        openssl("verify", "-x509_strict", "-CAfile", f.p("fleet-ca.crt"), server)
+        # Not without the issuing CA: the root signed only the issuing CA.
+        r = openssl("verify", "-CAfile", trust, server, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        text = openssl("x509", "-in", server, "-noout", "-text").stdout.decode()
+        for name in ("DNS:localhost", "DNS:rampart.example", "IP Address:127.0.0.1",
+                     "IP Address:0:0:0:0:0:0:0:1"):
+            self.assertIn(name, text)
+        self.assertIn("TLS Web Server Authentication", text)
+        subj = openssl("x509", "-in", root, "-noout", "-subject", "-issuer").stdout.decode()
+        self.assertIn("Rampart fleet rampart root CA", subj)
+        self.assertEqual(subj.count("Rampart fleet rampart root CA"), 2)  # self-signed
+        text = openssl("x509", "-in", root, "-noout", "-text").stdout.decode()
+        self.assertIn("prime256v1", text)  # --alg default p256
+        self.assertRegex(text, r"CA:TRUE, pathlen:1")
+
+    def test_root_key_decrypts_with_the_printed_passphrase_only(self):
+        r = self.init_ok()
+        f = self.fleet
+        self.assertIsNotNone(f.passphrase, r)
+        self.assertRegex(f.passphrase, r"^[A-Za-z0-9_-]{43}$")
+        self.assertIn("it is shown only now", r.out)
+        key = f.p("root-ca.key")
+        with open(key) as fh:
+            self.assertIn("-----BEGIN ENCRYPTED PRIVATE KEY-----", fh.read())
+        pub = openssl("pkey", "-in", key, "-passin", "pass:" + f.passphrase, "-pubout").stdout
+        cert_pub = openssl("x509", "-in", f.p("root-ca.crt"), "-noout", "-pubkey").stdout
+        self.assertEqual(pub, cert_pub)
+        for wrong in ("pass:" + f.passphrase[:-1] + ("A" if f.passphrase[-1] != "A" else "B"),
+                      "pass:"):
+            r2 = openssl("pkey", "-in", key, "-passin", wrong, "-noout", check=False)
+            self.assertNotEqual(r2.returncode, 0)
+
+    def test_issuing_key_decrypts_with_its_pass_file(self):
+        self.init_ok()
+        f = self.fleet
+        key = f.p("issuing-ca.key")
+        with open(key) as fh:
+            self.assertIn("-----BEGIN ENCRYPTED PRIVATE KEY-----", fh.read())
+        pub = openssl("pkey", "-in", key, "-passin", "file:" + f.p("issuing-ca.pass"),
+                      "-pubout").stdout
+        self.assertEqual(pub, openssl("x509", "-in", f.p("issuing-ca.crt"), "-noout",
+                                      "-pubkey").stdout)
+        r = openssl("pkey", "-in", key, "-passin", "pass:" + "x" * 43, "-noout", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        # The server key is not encrypted (rampartd reads it unattended) and matches.
+        srv = f.p("server.key")
+        with open(srv) as fh:
+            self.assertIn("-----BEGIN PRIVATE KEY-----", fh.read())
+        self.assertEqual(openssl("pkey", "-in", srv, "-pubout").stdout,
+                         openssl("x509", "-in", f.p("server.crt"), "-noout", "-pubkey").stdout)
+
+    def test_secrets_shown_once_and_stored_nowhere(self):
+        r = self.init_ok()
+        f = self.fleet
+        out = r.out + r.err
+        self.assertEqual(out.count(f.passphrase), 1)
+        self.assertEqual(out.count(f.password), 1)
+        with open(f.p("issuing-ca.pass")) as fh:
+            self.assertNotIn(fh.read(), out)
+        with open(f.p("api.key"), "rb") as fh:
+            api = fh.read()
+        self.assertNotIn(api.hex(), out)
+        # Neither printed secret is in any file init wrote (database included).
+        for d, _, files in os.walk(self.tmp):
+            for n in files:
+                with open(os.path.join(d, n), "rb") as fh:
+                    blob = fh.read()
+                self.assertNotIn(f.passphrase.encode(), blob, n)
+                self.assertNotIn(f.password.encode(), blob, n)
+
+    def test_admin_operator_and_audit_entries(self):
+        self.init_ok("--admin", "ops-lead")
+        f = self.fleet
+        self.assertRegex(f.password, r"^\S{24}$")
+        rows = f.sql("SELECT name, role, password_hash, disabled FROM operators")
+        self.assertEqual(len(rows), 1)
+        name, role, phc, disabled = rows[0]
+        self.assertEqual((name, role, disabled), ("ops-lead", "admin", 0))
+        self.assertTrue(phc.startswith("$argon2id$v=19$m=65536,t=3,p=1$"), phc)
+        audit = f.sql("SELECT id, actor, action, target, source FROM audit_log ORDER BY id")
+        self.assertIn((2, "cli:init", "operator.create", "ops-lead", "local"), audit)
+        self.assertEqual(audit[0][1:3], ("cli:init", "pki.init"))
+        lst = rampart("operator", "list", "--config", f.config)
+        self.assertEqual(lst.rc, 0, lst)
+        self.assertRegex(lst.out, r"(?m)^ops-lead\s+admin\s+no\s+active\s")
+
+    def test_root_key_inside_and_p384(self):
+        r = rampart("init", "--config", self.fleet.config, "--data-dir", self.fleet.data,
+                    "--name", "localhost", "--root-key-inside", "--alg", "p384",
+                    "--fleet", "acme-eu")
+        self.assertEqual(r.rc, 0, r)
+        self.assertRegex(r.err, r"warning: --root-key-inside")
+        key = os.path.join(self.fleet.pki, "root-ca.key")
+        self.assertEqual(mode(key), 0o600)
+        m = re.search(r"^root-ca-passphrase: (\S+)$", r.out, re.M)
+        text = openssl("pkey", "-in", key, "-passin", "pass:" + m.group(1), "-noout",
+                       "-text").stdout.decode()
+        self.assertIn("secp384r1", text)
+        subj = openssl("x509", "-in", os.path.join(self.fleet.pki, "root-ca.crt"), "-noout",
+                       "-subject").stdout.decode()
+        self.assertIn("Rampart fleet acme-eu root CA", subj)
+        # The issuing CA stays P-256 (docs/pki.md, profiles).
+        text = openssl("x509", "-in", os.path.join(self.fleet.pki, "issuing-ca.crt"),
+                       "-noout", "-text").stdout.decode()
+        self.assertIn("prime256v1", text)
+        self.assertIn("ecdsa-with-SHA384", text)  # signed by the P-384 root
+
+    def test_existing_config_is_read_not_rewritten(self):
+        f = self.fleet
+        os.makedirs(os.path.dirname(f.config), mode=0o700)
+        with open(f.config, "w") as fh:
+            fh.write("# mine\nloops 2\ndata_dir %s\n" % f.data)
+        before = tree(os.path.dirname(f.config))
+        r = rampart("init", "--config", f.config, "--offline", f.offline, "--ip", "127.0.0.1")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(tree(os.path.dirname(f.config)), before)
+        self.assertTrue(os.path.exists(f.db))  # data_dir came from the file
+        self.assertIn("tls.cert %s" % os.path.join(f.pki, "server.crt"), r.out)
+        self.assertNotIn("  data_dir ", r.out)  # already right: not advised
+
+
+# --------------------------------------------------------------------------
+# 2. What init refuses, and what it leaves behind when it fails: nothing
+# --------------------------------------------------------------------------
+
+class Refusals(CliTest):
+
+    def test_init_twice_refuses_and_changes_nothing(self):
+        self.init_ok()
+        before = tree(self.tmp)
+        r = self.fleet.init()
+        self.assertFails(r, 1, r"already exists")
+        self.assertIn("nothing was changed", r.err)
+        self.assertNotIn("passphrase", r.out)
+        self.assertEqual(tree(self.tmp), before)
+
+    def test_one_existing_file_is_enough(self):
+        os.makedirs(self.fleet.secrets, mode=0o700)
+        with open(os.path.join(self.fleet.secrets, "api.key"), "wb") as fh:
+            fh.write(b"k" * 32)
+        before = tree(self.tmp)
+        r = self.fleet.init()
+        self.assertFails(r, 1, r"api\.key: already exists")
+        self.assertEqual(tree(self.tmp), before)
+
+    def test_store_with_an_operator_refuses(self):
+        self.init_ok()
+        other = Fleet(os.path.join(self.tmp, "second"))
+        db_before = tree(self.fleet.data)
+        r = rampart(*other.args("--store", "sqlite:" + self.fleet.db))
+        self.assertFails(r, 1, r"store: already has operators")
+        self.assertFalse(os.path.exists(other.root), os.listdir(self.tmp))
+        self.assertEqual(self.fleet.sql("SELECT count(*) FROM operators"), [(1,)])
+        self.assertEqual(self.fleet.sql("SELECT count(*) FROM audit_log"), [(2,)])
+        self.assertEqual(tree(self.fleet.data).keys(), db_before.keys())
+
+    def test_weak_password_on_stdin_refused(self):
+        for pw, why in ((b"short1\n", r"shorter than 12"),
+                        (b"aaaaaaaaaaaaaaaa\n", r"password refused"),
+                        (b"tab\tin the middle\n", r"password refused"),
+                        (b"", r"password refused")):
+            r = self.fleet.init("--password-stdin", stdin=pw)
+            self.assertFails(r, 1, why)
+            self.assertEqual(os.listdir(self.tmp), [], pw)
+
+    def test_password_on_stdin_accepted_and_not_printed(self):
+        pw = "correct horse battery staple"
+        r = self.init_ok("--password-stdin", stdin=(pw + "\n").encode())
+        self.assertNotIn("admin-password:", r.out)
+        self.assertNotIn(pw, r.out + r.err)
+        phc = self.fleet.sql("SELECT password_hash FROM operators")[0][0]
+        self.assertTrue(phc.startswith("$argon2id$"))
+
+    def test_usage_errors_change_nothing(self):
+        f = self.fleet
+        base = ["init", "--config", f.config, "--data-dir", f.data]
+        cases = [
+            (base + ["--offline", f.offline], r"--name/--ip"),
+            (base + ["--name", "localhost"], r"--offline: required"),
+            (base + ["--name", "localhost", "--offline", f.offline, "--root-key-inside"],
+             r"--offline: and --root-key-inside exclude each other"),
+            (base + ["--name", "localhost", "--offline", f.offline, "--alg", "p521"],
+             r"--alg: must be p256 or p384"),
+            (base + ["--name", "localhost", "--offline", f.offline, "--fleet", "Acme"],
+             r"--fleet: "),
+            (base + ["--name", "localhost", "--offline", f.offline, "--admin", "Root"],
+             r"--admin: "),
+            (base + ["--ip", "300.1.1.1", "--offline", f.offline], r"300\.1\.1\.1: not an"),
+            (base + ["--name", "localhost", "--offline", f.offline, "--frobnicate"],
+             r"--frobnicate: unknown option"),
+            (base + ["--name"], r"--name: needs a value"),
+            (base + ["extra"], r"extra: unexpected argument"),
+        ]
+        for args, why in cases:
+            r = rampart(*args)
+            self.assertEqual(r.rc, 2, r)
+            self.assertRegex(r.err, r"^rampart init: " + why, r)
+            self.assertEqual(os.listdir(self.tmp), [], args)
+
+    def test_failure_half_way_removes_everything(self):
+        """Files may not grow past 2 KiB: the database cannot be written, after
+        the directories were made and the database file created."""
+        r = rampart(*self.fleet.args(), limit_fsize=2048)
+        self.assertFails(r, 1, r"everything init had made was removed")
+        self.assertNotIn("passphrase", r.out)
+        self.assertEqual(os.listdir(self.tmp), [])
+
+    def test_bad_server_name_refused_before_anything(self):
+        r = rampart(*self.fleet.args(names=("--name", "bad_name!")))
+        self.assertFails(r, 1, r"server certificate")
+        self.assertEqual(os.listdir(self.tmp), [])
+
+    def test_help(self):
+        for args in (["--help"], ["init", "--help"], ["audit", "verify", "--help"],
+                     ["operator", "--help"], ["operator", "add", "--help"]):
+            r = rampart(*args)
+            self.assertEqual(r.rc, 0, r)
+            self.assertTrue(r.out.startswith("usage: rampart"), r)
+        for args in (["audit"], ["operator"], ["audit", "check"], ["operator", "remove"]):
+            self.assertEqual(rampart(*args).rc, 2, args)
+
+
+# --------------------------------------------------------------------------
+# 3. rampart audit verify
+# --------------------------------------------------------------------------
+
+class Audit(CliTest):
+
+    def test_intact_after_init(self):
+        self.init_ok()
+        r = rampart("audit", "verify", "--config", self.fleet.config)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("audit log: 2 entries checked, chain intact", r.out)
+        head = self.fleet.sql("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")[0]
+        self.assertIn("head: entry %d, hash %s" % head, r.out)
+        r2 = rampart("audit", "verify", "--store", "sqlite:" + self.fleet.db)
+        self.assertEqual(r2.out, r.out)
+
+    def test_tampered_row_is_named(self):
+        self.init_ok()
+        rampart("operator", "add", "viewer1", "--role", "viewer", "--config", self.fleet.config)
+        self.assertEqual(self.fleet.sql("SELECT count(*) FROM audit_log"), [(3,)])
+        # The triggers refuse the change; an attacker with the file drops them.
+        with self.assertRaises(sqlite3.DatabaseError):
+            self.fleet.sql("UPDATE audit_log SET target = 'nobody' WHERE id = 2")
+        self.fleet.sql("DROP TRIGGER audit_log_no_update")
+        self.fleet.sql("UPDATE audit_log SET target = 'nobody' WHERE id = 2")
+        r = rampart("audit", "verify", "--config", self.fleet.config)
+        self.assertFails(r, 1, r"^rampart audit verify: entry 2: ")
+        self.assertIn("1 entry checked, chain broken at entry 2", r.out)
+        self.assertNotIn("head:", r.out)
+
+    def test_deleted_tail_is_found(self):
+        self.init_ok()
+        self.fleet.sql("DROP TRIGGER audit_log_no_delete")
+        self.fleet.sql("DELETE FROM audit_log WHERE id = 2")
+        r = rampart("audit", "verify", "--config", self.fleet.config)
+        self.assertFails(r, 1, r"entry 2: ")
+
+    def test_missing_database_is_not_created(self):
+        db = os.path.join(self.tmp, "none.db")
+        r = rampart("audit", "verify", "--store", "sqlite:" + db)
+        self.assertFails(r, 1, r"none\.db: no such database")
+        self.assertFalse(os.path.exists(db))
+        r = rampart("audit", "verify", "--config", os.path.join(self.tmp, "none.conf"))
+        self.assertFails(r, 1, r"none\.conf")
+
+    def test_usage(self):
+        r = rampart("audit", "verify", "--config", "a", "--store", "b")
+        self.assertFails(r, 2, r"exclude each other")
+        r = rampart("audit", "verify", "--store")
+        self.assertFails(r, 2, r"--store: needs a value")
+
+
+# --------------------------------------------------------------------------
+# 4. rampart operator add / list
+# --------------------------------------------------------------------------
+
+class Operators(CliTest):
+
+    def test_add_generated_and_list(self):
+        self.init_ok()
+        c = ["--config", self.fleet.config]
+        r = rampart("operator", "add", "alice", "--role", "auditor", *c)
+        self.assertEqual(r.rc, 0, r)
+        pw = re.search(r"^password: (\S{24})$", r.out, re.M)
+        self.assertIsNotNone(pw, r)
+        r = rampart("operator", "add", "bob@example", "--role", "operator", "--password-stdin",
+                    *c, stdin=b"a long enough passphrase\r\n")
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("password:", r.out)
+        lst = rampart("operator", "list", *c)
+        self.assertEqual(lst.rc, 0, lst)
+        names = [ln.split()[:2] for ln in lst.out.splitlines()[1:]]
+        self.assertEqual(names, [["admin", "admin"], ["alice", "auditor"],
+                                 ["bob@example", "operator"]])
+        audit = self.fleet.sql("SELECT actor, action, target, source, detail FROM audit_log "
+                               "WHERE actor = 'cli' ORDER BY id")
+        self.assertEqual(audit, [("cli", "operator.create", "alice", "local",
+                                  '{"role":"auditor"}'),
+                                 ("cli", "operator.create", "bob@example", "local",
+                                  '{"role":"operator"}')])
+        self.assertEqual(rampart("audit", "verify", *c).rc, 0)
+
+    def test_add_makes_a_missing_store_list_does_not(self):
+        """For tests that need an operator before rampartd first ran."""
+        db = os.path.join(self.tmp, "new", "rampart.db")
+        r = rampart("operator", "list", "--store", "sqlite:" + db)
+        self.assertFails(r, 1, r"no such database")
+        self.assertFalse(os.path.exists(db))
+        r = rampart("operator", "add", "first", "--role", "admin", "--store", "sqlite:" + db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("no database yet: a new one is made", r.err)
+        self.assertEqual(mode(db), 0o600)
+        lst = rampart("operator", "list", "--store", "sqlite:" + db)
+        self.assertRegex(lst.out, r"(?m)^first\s+admin\s")
+        r = rampart("audit", "verify", "--store", "sqlite:" + db)
+        self.assertIn("1 entry checked, chain intact", r.out)
+        # init refuses that store now: it has an operator.
+        r = rampart(*self.fleet.args("--store", "sqlite:" + db))
+        self.assertFails(r, 1, r"already has operators")
+
+    def test_refusals(self):
+        self.init_ok()
+        c = ["--config", self.fleet.config]
+        r = rampart("operator", "add", "admin", "--role", "viewer", *c)
+        self.assertFails(r, 1, r"admin: an operator of this name exists")
+        r = rampart("operator", "add", "administrator1", "--role", "viewer",
+                    "--password-stdin", *c, stdin=b"administrator1")
+        self.assertFails(r, 1, r"password refused")
+        for args, why in ((["carol", "--role", "root"], r"--role: must be"),
+                          (["Carol", "--role", "viewer"], r"Carol: not an operator name"),
+                          (["--role", "viewer"], r"NAME: missing"),
+                          (["carol"], r"--role: missing"),
+                          (["carol", "dave", "--role", "viewer"], r"dave: unexpected")):
+            r = rampart("operator", "add", *args, *c)
+            self.assertFails(r, 2, r"^rampart operator add: " + why)
+        r = rampart("operator", "list", "--role", "viewer", *c)
+        self.assertFails(r, 2, r"not an option of this command")
+        self.assertEqual(self.fleet.sql("SELECT count(*) FROM operators"), [(1,)])
+
+
+# --------------------------------------------------------------------------
+# 5. rampartd from the configuration init wrote
+# --------------------------------------------------------------------------
+
+class Daemon:
+    """rampartd -c CONF, its output collected; the ports it logs."""
+
+    LISTEN_RE = re.compile(r"listening on \S+ \((.*?)\), port (\d+)")
+    API_RE = re.compile(r"REST API on \S+, port (\d+)")
+
+    def __init__(self, conf):
+        self.proc = subprocess.Popen([RAMPARTD, "-c", conf], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=env())
+        self.lines = []
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            with self.cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self.cond.notify_all()
+
+    def text(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def wait(self, rx, timeout=START_BOUND):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for ln in self.lines:
+                    m = rx.search(ln)
+                    if m:
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    return None
+                self.cond.wait(min(left, 0.1))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.reader.join(5)
+        self.proc.stdout.close()
+        return rc
+
+
+class Rampartd(CliTest):
+
+    def accepts(self, text):
+        path = os.path.join(self.tmp, "probe.conf")
+        with open(path, "w") as fh:
+            fh.write(text)
+        p = subprocess.run([RAMPARTD, "--check-config", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, env=env(), timeout=20)
+        os.unlink(path)
+        return p.returncode == 0
+
+    def start(self):
+        """rampartd with init's configuration, on 127.0.0.1 port 0."""
+        run_conf = os.path.join(self.tmp, "run.conf")
+        extra = "loops 1\nlistener.mqtts 127.0.0.1:0\n"
+        if self.accepts("listener.https 127.0.0.1:0\n"):
+            extra += "listener.https 127.0.0.1:0\n"  # this rampartd has a REST API
+        with open(self.fleet.config) as src, open(run_conf, "w") as dst:
+            dst.write(src.read() + extra)
+        d = Daemon(run_conf)
+        self.addCleanup(self.stop_and_check, d)
+        m = d.wait(Daemon.LISTEN_RE)
+        if m is None:
+            raise AssertionError("rampartd did not start:\n" + d.text())
+        return d, int(m.group(2))
+
+    def stop_and_check(self, d):
+        rc = d.stop()
+        text = d.text()
+        self.assertFalse(any(m in text for m in SANITIZER_MARKS), text)
+        self.assertEqual(rc, 0, text)
+
+    def device_cert(self, cn):
+        """A device key and certificate from init's issuing CA, by openssl."""
+        f = self.fleet
+        key = os.path.join(self.tmp, cn + ".key")
+        csr = os.path.join(self.tmp, cn + ".csr")
+        crt = os.path.join(self.tmp, cn + ".crt")
+        ext = os.path.join(self.tmp, "device.ext")
+        with open(ext, "w") as fh:
+            fh.write(DEVICE_EXT)
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-out", key)
+        os.chmod(key, 0o600)
+        openssl("req", "-new", "-key", key, "-subj", "/CN=" + cn, "-out", csr)
+        openssl("x509", "-req", "-in", csr, "-CA", f.p("issuing-ca.crt"), "-CAkey",
+                f.p("issuing-ca.key"), "-passin", "file:" + f.p("issuing-ca.pass"),
+                "-CAcreateserial", "-days", "1", "-extfile", ext, "-extensions", "device",
+                "-out", crt)
+        return crt, key
+
+    def test_check_config_accepts_what_init_wrote(self):
+        self.init_ok()
+        p = subprocess.run([RAMPARTD, "--check-config", self.fleet.config],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env(),
+                           timeout=20)
+        self.assertEqual(p.returncode, 0, p.stdout.decode())
+
+    def test_device_connects_over_mutual_tls(self):
+        self.init_ok()
+        d, port = self.start()
+        crt, key = self.device_cert("dev-0001")
+        # The device trusts the fleet root only; the server's chain comes with
+        # its certificate (server.crt), and its name is in the SAN.
+        c = R.TLSClient(port, self.fleet.p("device-trust.crt"), crt, key)
+        try:
+            ack = c.connect("dev-0001")
+            self.assertEqual(ack.reason, 0, ack)
+        finally:
+            c.close()
+        # A certificate from another CA is refused (tls.ca is the fleet's only).
+        other = Fleet(os.path.join(self.tmp, "other"))
+        r = rampart(*other.args())
+        self.assertEqual(r.rc, 0, r)
+        self.fleet, mine = other, self.fleet
+        crt2, key2 = self.device_cert("dev-0002")
+        self.fleet = mine
+        with self.assertRaises((ssl.SSLError, R.Closed, ConnectionError, socket.timeout)):
+            c2 = R.TLSClient(port, self.fleet.p("device-trust.crt"), crt2, key2)
+            try:
+                c2.connect("dev-0002")
+            finally:
+                c2.close()
+
+    def test_admin_logs_in_with_the_printed_password(self):
+        self.init_ok()
+        d, _ = self.start()
+        m = d.wait(Daemon.API_RE, timeout=5)
+        if m is None:
+            self.skipTest("this rampartd has no REST API (listener.https)")
+        ctx = ssl.create_default_context(cafile=self.fleet.p("device-trust.crt"))
+
+        def login(pw):
+            conn = http.client.HTTPSConnection("localhost", int(m.group(1)), context=ctx,
+                                               timeout=10)
+            try:
+                conn.request("POST", "/api/v1/login",
+                             body=json.dumps({"name": "admin", "password": pw}),
+                             headers={"Content-Type": "application/json"})
+                return conn.getresponse().status
+            finally:
+                conn.close()
+        self.assertEqual(login(self.fleet.password), 200)
+        self.assertEqual(login(self.fleet.password + "x"), 401)
+
+
+# --------------------------------------------------------------------------
+# 6. PostgreSQL
+# --------------------------------------------------------------------------
+
+class PostgreSQL(CliTest):
+
+    def setUp(self):
+        super().setUp()
+        from test_broker import PostgreSQL as Server  # the helper of the broker tests
+        self.pg = Server(self.tmp)
+        self.addCleanup(self.pg.stop)
+        self.url = self.pg.start()
+        # The fleet lives beside the server's directory.
+        self.fleet = Fleet(os.path.join(self.tmp, "fleet"))
+
+    def test_init_and_audit_verify(self):
+        r = self.fleet.init("--store", self.url)
+        self.assertEqual(r.rc, 0, r)
+        self.assertRegex(r.out, r"(?m)^  store +PostgreSQL$")
+        self.assertNotIn(self.url, r.out + r.err)  # a URL may hold a password
+        self.assertFalse(os.path.exists(self.fleet.db))
+        with open(self.fleet.config) as fh:
+            self.assertIn("store %s\n" % self.url, fh.read())
+        self.assertEqual(self.pg.query("SELECT name, role FROM operators"), [("admin", "admin")])
+        c = ["--config", self.fleet.config]
+        r = rampart("audit", "verify", *c)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("2 entries checked, chain intact", r.out)
+        p = subprocess.run([RAMPARTD, "--check-config", self.fleet.config],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env(),
+                           timeout=20)
+        self.assertEqual(p.returncode, 0, p.stdout.decode())
+        # A second init on the same database refuses.
+        again = Fleet(os.path.join(self.tmp, "again"))
+        r = rampart(*again.args("--store", self.url))
+        self.assertFails(r, 1, r"already has operators")
+        self.assertFalse(os.path.exists(again.root))
+        # Tampering is named, as with SQLite.
+        self.pg.query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only; "
+                      "UPDATE audit_log SET actor = 'someone' WHERE id = 1")
+        r = rampart("audit", "verify", "--store", self.url)
+        self.assertFails(r, 1, r"entry 1: ")
+
+
+def main():
+    global RAMPART, RAMPARTD
+    argv = [sys.argv[0]]
+    args = sys.argv[1:]
+    while args:
+        a = args.pop(0)
+        if a == "--rampart":
+            RAMPART = args.pop(0)
+        elif a == "--rampartd":
+            RAMPARTD = args.pop(0)
+        else:
+            argv.append(a)
+    missing = []
+    for name, path in (("rampart", RAMPART), ("rampartd", RAMPARTD)):
+        if not path or not os.access(path, os.X_OK):
+            missing.append("%s (--%s PATH or %s=PATH): %r" % (name, name, name.upper(), path))
+    if not shutil.which("openssl"):
+        missing.append("openssl")
+    if missing:
+        sys.stderr.write("test_cli.py: missing: %s\n" % "; ".join(missing))
+        return 2
+    prog = unittest.main(argv=argv, exit=False, verbosity=2)
+    return 0 if prog.result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
