@@ -181,7 +181,12 @@ static void store_point(rp_store_point *d, const rp_senml_record *r, const char 
 	}
 }
 
-/* On the storage thread: a command result was recorded, or refused. */
+/*
+ * On the storage thread: a command result was recorded, or was not one of
+ * the API's commands. Only a failed write is refused (the device sends it
+ * again); a result the API did not ask for is a plain MQTT message for
+ * whichever service sent that command, and was routed as such.
+ */
 static void on_result(void *ctx, rp_status st)
 {
 	pending *p = ctx;
@@ -189,16 +194,15 @@ static void on_result(void *ctx, rp_status st)
 	uint8_t rc = 0;
 	char id[80];
 
-	if (st != RP_OK) {
-		rp_log(RP_LOG_INFO, "command", "%s: result not recorded: %s",
+	if (st == RP_E_STATE) {
+		rp_log(RP_LOG_INFO, "command", "%s: result not recorded: already answered",
+		       rp_log_escape(id, sizeof(id), (const uint8_t *)p->device,
+				     strlen(p->device)));
+	} else if (st != RP_OK && st != RP_E_NOT_FOUND) {
+		rp_log(RP_LOG_WARN, "command", "%s: result not recorded: %s",
 		       rp_log_escape(id, sizeof(id), (const uint8_t *)p->device, strlen(p->device)),
-		       st == RP_E_NOT_FOUND ? "no such open command"
-		       : st == RP_E_STATE   ? "already answered"
-					    : rp_status_str(st));
-		/* Unknown or answered: the device is told (MQTT 5); a store
-		 * failure asks it to send again. */
-		rc = st == RP_E_NOT_FOUND || st == RP_E_STATE ? RP_MQTT_RC_IMPL_SPECIFIC
-							      : RP_MQTT_RC_UNSPECIFIED;
+		       rp_status_str(st));
+		rc = RP_MQTT_RC_UNSPECIFIED;
 	}
 	if (p->ticket != NULL) {
 		rp_server_broker_lock(t->srv);
@@ -209,9 +213,10 @@ static void on_result(void *ctx, rp_status st)
 }
 
 /*
- * d/{id}/cmd/{name}/result: recorded by the API module (checked there:
- * the command must be this device's, of this name, and open). The broker
- * made sure the topic has that shape and the device's own id.
+ * d/{id}/cmd/{name}/result: recorded by the API module when it answers one
+ * of its commands (checked there: this device's, of this name, still
+ * open). The broker made sure the topic has that shape and the device's
+ * own id. The message is routed in every case.
  */
 static rp_status command_result(rp_telemetry *t, const rp_identity *who, const uint8_t *topic,
 				size_t topic_len, const uint8_t *payload, size_t len,
@@ -224,8 +229,7 @@ static rp_status command_result(rp_telemetry *t, const rp_identity *who, const u
 	rp_status st;
 
 	if (nlen > RP_LIMIT_API_COMMAND_NAME_LEN) {
-		*reason = RP_MQTT_RC_TOPIC_NAME_INVALID;
-		return RP_E_MALFORMED;
+		return RP_OK; /* no API command has such a name */
 	}
 	memcpy(name, topic + skip, nlen);
 	name[nlen] = 0;
@@ -239,17 +243,18 @@ static rp_status command_result(rp_telemetry *t, const rp_identity *who, const u
 	(void)snprintf(p->device, sizeof(p->device), "%s", who->id);
 	st = rp_api_command_result(t->store, who->id, name, payload, len, rp_clock_wall_ms(),
 				   on_result, p);
-	if (st != RP_OK) {
-		rp_free(NULL, p);
-		*reason = st == RP_E_MALFORMED ? RP_MQTT_RC_PAYLOAD_FORMAT_INVALID
-			  : st == RP_E_BUSY    ? RP_MQTT_RC_QUOTA_EXCEEDED
-					       : RP_MQTT_RC_UNSPECIFIED;
-		rp_log(RP_LOG_INFO, "command", "%s: result refused: %s",
-		       rp_log_escape(id, sizeof(id), (const uint8_t *)who->id, strlen(who->id)),
-		       rp_status_str(st));
-		return st;
+	if (st == RP_OK) {
+		return ticket != NULL ? RP_NEED_MORE : RP_OK;
 	}
-	return ticket != NULL ? RP_NEED_MORE : RP_OK;
+	rp_free(NULL, p);
+	if (st == RP_E_MALFORMED) {
+		return RP_OK; /* not the API's result object: somebody else's command */
+	}
+	*reason = st == RP_E_BUSY ? RP_MQTT_RC_QUOTA_EXCEEDED : RP_MQTT_RC_UNSPECIFIED;
+	rp_log(RP_LOG_WARN, "command", "%s: result not queued for the store: %s",
+	       rp_log_escape(id, sizeof(id), (const uint8_t *)who->id, strlen(who->id)),
+	       rp_status_str(st));
+	return st;
 }
 
 rp_status rp_telemetry_ingest(void *ctx, const rp_identity *who, const uint8_t *topic,

@@ -41,11 +41,12 @@ void rp_telemetry_free(rp_telemetry *t);
 
 /*
  * The ingestion hook: install with rp_broker_set_ingest(b, rp_telemetry_ingest, t).
- * Telemetry as above; a command result (d/{id}/cmd/{name}/result) is
- * handed to rp_api_command_result() and acknowledged when recorded, with
- * 0x83 (implementation specific) for a command that is not this device's
- * open command of that name, and 0x99 for a payload that is not the
- * result object (api.h).
+ * Telemetry as above. A command result (d/{id}/cmd/{name}/result) is
+ * handed to rp_api_command_result() and its PUBACK waits until it is
+ * recorded; it is routed like any message either way, since a service may
+ * have sent that command over MQTT: a payload that is not the API's result
+ * object, or that answers no open API command of this device, is simply
+ * not recorded (an answered one is logged). Only a failed write is refused.
  */
 rp_status rp_telemetry_ingest(void *ctx, const rp_identity *who, const uint8_t *topic,
 			      size_t topic_len, const uint8_t *payload, size_t len, uint8_t qos,
