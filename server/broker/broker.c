@@ -87,6 +87,8 @@ void rp_broker_free(rp_broker *b)
 	if (b == NULL) {
 		return;
 	}
+	/* The process ends, not the sessions: their stored rows stay. */
+	b->session_hook = NULL;
 	/* End every session: collect first, the map cannot change while walked. */
 	while (b->sessions != NULL && rp_map_count(b->sessions) > 0) {
 		cur = 0;
@@ -134,8 +136,12 @@ void rp_broker_set_policy(rp_broker *b, const rp_policy *policy)
 	while (rp_map_next(b->sessions, &cur, &key, &len, &v)) {
 		session *s = v;
 		grant_ctx g = {policy, s};
+		size_t n = rp_tree_unsubscribe_if(b->tree, s, still_granted, &g);
 
-		removed += rp_tree_unsubscribe_if(b->tree, s, still_granted, &g);
+		if (n > 0) {
+			rp__session_touch(b, s);
+		}
+		removed += n;
 		if (s->will != NULL &&
 		    !rp_policy_may_publish(policy, s->who.role, (const uint8_t *)s->who.id,
 					   strlen(s->who.id), s->will->pub.topic.p,
@@ -267,6 +273,7 @@ void rp__session_end(rp_broker *b, session *s)
 	for (i = 0; s->inflight != NULL && i < b->lim.max_inflight; i++) {
 		rp__msg_unref(s->inflight[i].msg);
 	}
+	rp__session_forget(b, s);
 	(void)rp_map_del(b->sessions, s->client_id, s->client_id_len);
 	rp_free(NULL, s->inflight);
 	rp_free(NULL, s->rx_qos2);
@@ -338,6 +345,9 @@ void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retai
 	if (s->queue_len > b->lim.max_queued_messages / 4u * 3u ||
 	    s->queue_bytes > b->lim.max_queued_bytes / 4u * 3u) {
 		b->pressure = 1; /* the publisher will be slowed (client.c) */
+	}
+	if (qos > 0) {
+		rp__session_touch(b, s); /* QoS 0 is not kept: it never costs a write */
 	}
 	if (s->client != NULL) {
 		rp__client_pump(s->client);

@@ -194,6 +194,80 @@ void rp_broker_set_retain_hook(rp_broker *b, rp_retain_fn fn, void *ctx);
  */
 rp_status rp_broker_restore_retained(rp_broker *b, const uint8_t *packet, size_t len);
 
+/* ---- persistent sessions that outlive the process ---------------------- */
+
+/*
+ * The session hook, called under the broker's serialisation:
+ * - from rp_broker_flush_sessions(), with blob[0 .. len) (len > 0): the
+ *   durable state of a persistent session that changed since it was last
+ *   written (docs/broker.md, "Persistent sessions across restarts"), for
+ *   rp_broker_restore_session() after a restart. expires_in_ms is how long
+ *   the session outlives its client from now: UINT64_MAX while a client is
+ *   connected (it does not expire then);
+ * - with blob NULL (len 0, expires_in_ms 0) as soon as a session that was
+ *   written ends or stops being persistent (expiry, clean start, expiry 0,
+ *   a client of another identity): its row goes.
+ * client_id[0 .. client_id_len) is NUL-terminated. The hook MUST NOT call
+ * into the broker and MUST NOT block; it copies what it keeps. Returns:
+ * RP_OK (queued); RP_E_BUSY (cannot be taken now: a written session stays
+ * dirty and the flush stops; a delete cannot be retried by the broker, so
+ * the hook MUST keep it itself and return RP_OK); any other status (given
+ * up, the hook logged it).
+ */
+typedef rp_status (*rp_session_fn)(void *ctx, const char *client_id, size_t client_id_len,
+				   const uint8_t *blob, size_t len, uint64_t expires_in_ms);
+
+/* Installs the hook (NULL: none). */
+void rp_broker_set_session_hook(rp_broker *b, rp_session_fn fn, void *ctx);
+
+/*
+ * Writes the dirty sessions through the hook, oldest change first, until
+ * none is left, the hook answers RP_E_BUSY, or the blobs handed over reach
+ * max_bytes (0: no bound). A persistent session becomes dirty when its
+ * subscriptions, QoS 1/2 queue, in-flight window, QoS 2 packet ids,
+ * expiry or identity change, or its client goes; QoS 0 traffic never makes
+ * it dirty. Without a hook the dirty list is only emptied. Messages that
+ * did not fit a blob are logged, at most once a minute per session.
+ * Returns RP_OK (none left), RP_NEED_MORE (max_bytes reached), RP_E_BUSY.
+ */
+rp_status rp_broker_flush_sessions(rp_broker *b, uint64_t now_ms, size_t max_bytes);
+
+/* Sessions waiting for rp_broker_flush_sessions(). */
+size_t rp_broker_dirty_sessions(const rp_broker *b);
+
+/* What rp_broker_restore_session() kept and what the configuration no longer allowed. */
+typedef struct rp_session_restored {
+	size_t subscriptions; /* restored */
+	size_t messages;      /* restored: queued or in flight */
+	size_t subs_dropped;  /* no longer granted by the policy, or above max_subscriptions */
+	size_t msgs_dropped;  /* above the queue bounds or the in-flight window */
+	size_t ids_dropped;   /* inbound QoS 2 packet ids above receive_max */
+} rp_session_restored;
+
+/*
+ * Start-up, before any client connects: re-creates the offline session a
+ * blob of the hook describes, with its identity, subscriptions, QoS 2
+ * packet ids and QoS 1/2 messages (queued, or in flight with their packet
+ * ids and states), without calling the hook. The blob is untrusted (it
+ * comes from a database): it is checked strictly against the hard caps of
+ * rampart/limits.h, and any structural fault refuses all of it. What only
+ * the current configuration refuses (a subscription the policy no longer
+ * grants, lowered caps) is dropped and counted in *info (may be NULL).
+ * client_id (NUL-terminated; NULL: not checked) is the store's key: the
+ * blob's client id must be the same. The session's expiry interval counts
+ * from now_ms (the broker's monotonic clock), and so does a message
+ * expiry, from the time that was left when the blob was written. The
+ * session is marked dirty, so that the next flush writes its new expiry.
+ * Returns RP_OK, RP_E_EXISTS (a session of that client id exists),
+ * RP_E_MALFORMED (truncated, trailing bytes, a field out of range),
+ * RP_E_LIMIT (a count or length above its hard cap), RP_E_DENIED (the
+ * client id is not one the identity may use), a codec status for a
+ * message that does not decode, RP_E_NOMEM. On error the broker is as it
+ * was.
+ */
+rp_status rp_broker_restore_session(rp_broker *b, const char *client_id, const uint8_t *blob,
+				    size_t len, uint64_t now_ms, rp_session_restored *info);
+
 /* ---- clients ----------------------------------------------------------- */
 
 /* How the core reaches the network layer of one client. */

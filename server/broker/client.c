@@ -324,6 +324,7 @@ static delivery *free_slot(rp_client *c)
 void rp__client_pump(rp_client *c)
 {
 	session *s = c->s;
+	int moved = 0;
 
 	if (c->state != CS_CONNECTED || s == NULL) {
 		return;
@@ -339,13 +340,13 @@ void rp__client_pump(rp_client *c)
 		if (d->qos > 0) {
 			slot = free_slot(c);
 			if (slot == NULL) {
-				return; /* window full: wait for an ack */
+				break; /* window full: wait for an ack */
 			}
 			d->packet_id = next_packet_id(s, c->out_window);
 		}
 		st = send_publish(c, d, 0);
 		if (st == RP_E_NOMEM) {
-			return; /* try again when output drains */
+			break; /* try again when output drains */
 		}
 		if (st == RP_OK && slot != NULL) {
 			*slot = *d;
@@ -355,6 +356,7 @@ void rp__client_pump(rp_client *c)
 			s->ninflight++;
 		}
 	dequeue:
+		moved |= d->qos > 0;
 		s->q_head = d->next;
 		if (s->q_head == NULL) {
 			s->q_tail = NULL;
@@ -363,6 +365,10 @@ void rp__client_pump(rp_client *c)
 		s->queue_bytes -= d->msg->size;
 		rp__msg_unref(d->msg);
 		rp_free(NULL, d);
+	}
+	if (moved) {
+		/* QoS 1/2 deliveries went from the queue to the window (or expired). */
+		rp__session_touch(c->b, s);
 	}
 }
 
@@ -443,6 +449,12 @@ static int identity_ok(const uint8_t *p, size_t len)
 		}
 	}
 	return 1;
+}
+
+/* A session is resumed by the identity it belongs to only: same id, same role. */
+static int same_identity(const rp_identity *a, const rp_identity *b)
+{
+	return strcmp(a->id, b->id) == 0 && strcmp(a->role, b->role) == 0;
 }
 
 static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
@@ -526,7 +538,21 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 	if (s != NULL && s->client != NULL) {
 		rp__client_taken_over(s->client); /* [MQTT-3.1.4-3] */
 	}
-	if (s != NULL && k->clean_start) {
+	if (s != NULL && !k->clean_start && !same_identity(&s->who, &c->who)) {
+		/*
+		 * The same client id from another identity (a certificate of
+		 * another role with the same CN): it takes the connection over,
+		 * never the state, whose subscriptions were granted to the other.
+		 */
+		char id[80];
+
+		rp_log(RP_LOG_INFO, "mqtt",
+		       "session %s of role %s not resumed by a client of role %s from %s: ended",
+		       rp_log_escape(id, sizeof(id), (const uint8_t *)s->client_id,
+				     s->client_id_len),
+		       s->who.role, c->who.role, c->who.addr);
+	}
+	if (s != NULL && (k->clean_start || !same_identity(&s->who, &c->who))) {
 		rp__session_end(b, s);
 		s = NULL;
 	}
@@ -565,8 +591,10 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 	}
 	s->expiry_s = expiry;
 	s->who = c->who;
+	s->version = k->version;
 	s->client = c;
 	c->s = s;
+	rp__session_touch(b, s);
 
 	/* Keep alive: 0 or above the maximum becomes the maximum (a limit, not an option). */
 	ka = k->keepalive;
@@ -1043,6 +1071,7 @@ static rp_status handle_publish(rp_client *c, const rp_mqtt_publish *p, size_t w
 	}
 	if (p->qos == 2) {
 		s->rx_qos2[s->nrx_qos2++] = p->packet_id;
+		rp__session_touch(b, s);
 		return ack_in_order(c, RP_MQTT_PUBREC, p->packet_id, 0);
 	}
 	return RP_OK;
@@ -1072,6 +1101,7 @@ static void inflight_done(rp_client *c, delivery *d)
 	rp__msg_unref(d->msg);
 	memset(d, 0, sizeof(*d));
 	c->s->ninflight--;
+	rp__session_touch(c->b, c->s);
 	rp__client_pump(c);
 }
 
@@ -1098,6 +1128,7 @@ static rp_status handle_ack(rp_client *c, const rp_mqtt_packet *pkt)
 			return RP_OK;
 		}
 		d->state = DS_WAIT_COMP;
+		rp__session_touch(c->b, c->s);
 		return puback(c, RP_MQTT_PUBREL, a->packet_id, 0);
 	case RP_MQTT_PUBCOMP:
 		d = inflight_find(c, a->packet_id, DS_WAIT_COMP);
@@ -1113,6 +1144,7 @@ static rp_status handle_ack(rp_client *c, const rp_mqtt_packet *pkt)
 				      RP_MQTT_RC_PACKET_ID_NOT_FOUND);
 		}
 		c->s->rx_qos2[at] = c->s->rx_qos2[--c->s->nrx_qos2];
+		rp__session_touch(c->b, c->s);
 		return puback(c, RP_MQTT_PUBCOMP, a->packet_id, 0);
 	}
 	}
@@ -1151,6 +1183,7 @@ static uint8_t subscribe_one(rp_client *c, const rp_mqtt_sub_entry *e, uint32_t 
 		(void)rp_tree_unsubscribe(b->tree, e->filter.p, e->filter.len, c->s, &gone);
 		return c->version == RP_MQTT_V5 ? RP_MQTT_RC_QUOTA_EXCEEDED : 0x80u;
 	}
+	rp__session_touch(b, c->s);
 	return e->qos; /* granted as asked: QoS 2 is supported */
 }
 
@@ -1221,6 +1254,9 @@ static rp_status handle_unsubscribe(rp_client *c, const rp_mqtt_subscribe *uns)
 			codes[n++] = RP_MQTT_RC_IMPL_SPECIFIC;
 			continue;
 		}
+		if (existed) {
+			rp__session_touch(c->b, c->s);
+		}
 		codes[n++] = existed ? 0u : RP_MQTT_RC_NO_SUBSCRIPTION_EXISTED;
 	}
 	memset(&ack, 0, sizeof(ack));
@@ -1246,6 +1282,7 @@ static rp_status handle_disconnect(rp_client *c, const rp_mqtt_disconnect *d)
 		c->s->expiry_s = d->props.session_expiry < c->b->lim.session_expiry_max
 					 ? d->props.session_expiry
 					 : c->b->lim.session_expiry_max;
+		rp__session_touch(c->b, c->s);
 	}
 	/* 0x04 asks for the will; anything else from the client discards it. */
 	c->normal_close = d->reason_code != RP_MQTT_RC_DISCONNECT_WITH_WILL;
@@ -1511,6 +1548,8 @@ void rp_client_closed(rp_client *c, uint64_t now_ms)
 	s->offline_since_ms = now_ms;
 	if (s->expiry_s == 0) {
 		rp__session_end(b, s);
+	} else {
+		rp__session_touch(b, s); /* its expiry now runs */
 	}
 }
 

@@ -71,6 +71,13 @@ typedef struct session {
 	/* A will waiting for its delay (MQTT 5) after an unclean close. */
 	rp_msg *will;
 	uint64_t will_at_ms;
+
+	/* Persistence (session_blob.c). */
+	uint8_t version;                         /* protocol level of the last CONNECT */
+	uint8_t dirty;                           /* on the broker's dirty list */
+	uint8_t stored;                          /* the store may hold a row of this client id */
+	struct session *dirty_prev, *dirty_next; /* the dirty list */
+	uint64_t cut_log_ms;                     /* last "not kept" log line; 0: never */
 } session;
 
 struct rp_broker {
@@ -89,7 +96,11 @@ struct rp_broker {
 	void *ingest_ctx;
 	rp_retain_fn retain_hook; /* retained changes, for the store; NULL: none */
 	void *retain_ctx;
-	int restoring; /* rp_broker_restore_retained: no hook */
+	int restoring;              /* rp_broker_restore_retained or _session: no hook */
+	rp_session_fn session_hook; /* persistent sessions, for the store; NULL: none */
+	void *session_ctx;
+	session *dirty_head, *dirty_tail; /* sessions to write, oldest change first */
+	size_t ndirty;
 };
 
 /* ---- messages (msg.c) ---- */
@@ -123,6 +134,29 @@ rp_status rp__retain(rp_broker *b, rp_msg *m);
 /* Queues retained messages matching `filter` for s (on subscribe). */
 void rp__send_retained(rp_broker *b, session *s, const uint8_t *filter, size_t len,
 		       const rp_sub_opts *o);
+
+/* ---- persistence (session_blob.c) ---- */
+
+/*
+ * The durable state of s changed (subscriptions, QoS 1/2 queue or window,
+ * QoS 2 ids, expiry, identity, going offline): puts it on the dirty list
+ * for the next rp_broker_flush_sessions(). O(1); nothing for a session
+ * that is not persistent and was never written.
+ */
+void rp__session_touch(rp_broker *b, session *s);
+
+/* s ends: off the dirty list, and its row deleted through the hook. */
+void rp__session_forget(rp_broker *b, session *s);
+
+/*
+ * Serialises s (docs/broker.md, "Persistent sessions across restarts")
+ * into a new block *out of *out_len bytes (rp_free() it): subscriptions,
+ * QoS 2 ids, then QoS 1/2 messages oldest first while the blob stays
+ * within RP_LIMIT_STORE_SESSION_LEN; *cut and *cut_bytes (may be NULL)
+ * get the messages left out. Returns RP_OK or RP_E_NOMEM.
+ */
+rp_status rp__session_serialise(rp_broker *b, const session *s, uint64_t now_ms, uint8_t **out,
+				size_t *out_len, size_t *cut, size_t *cut_bytes);
 
 /* Gives one message to a session: send now, or queue, or count the drop. */
 void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retain, uint32_t sub_id);

@@ -991,6 +991,36 @@ size_t rp_tree_unsubscribe_if(rp_tree *t, void *subscriber, rp_tree_keep_fn keep
 	return removed;
 }
 
+size_t rp_tree_subscriptions(const rp_tree *t, const void *subscriber, rp_tree_each_fn fn,
+			     void *ctx)
+{
+	uint8_t filter[RP_LIMIT_MQTT_TOPIC_LEN + 8u];
+	const struct owner *ow;
+	const struct sub *s;
+	size_t len;
+
+	if (t == NULL) {
+		return 0;
+	}
+	ow = find_owner(t, subscriber);
+	if (ow == NULL) {
+		return 0;
+	}
+	if (fn == NULL) {
+		return ow->n;
+	}
+	/* New subscriptions are put at the head: walk from the tail, oldest first. */
+	for (s = ow->head; s->onext != NULL; s = s->onext) {
+	}
+	for (; s != NULL; s = s->oprev) {
+		len = filter_of(s, filter, sizeof(filter));
+		if (len != 0) {
+			fn(ctx, filter, len, &s->opts);
+		}
+	}
+	return ow->n;
+}
+
 /* ------------------------------------------------------------------------
  * Match
  * ------------------------------------------------------------------------ */

@@ -143,6 +143,21 @@ void rp_tree_match(rp_tree *t, const uint8_t *topic, size_t len, rp_tree_visit_f
 void rp_tree_match_stats(rp_tree *t, const uint8_t *topic, size_t len, rp_tree_visit_fn fn,
 			 void *ctx, rp_tree_stats *st);
 
+/* Called by rp_tree_subscriptions() for each subscription of one subscriber. */
+typedef void (*rp_tree_each_fn)(void *ctx, const uint8_t *filter, size_t len, const rp_sub_opts *o);
+
+/*
+ * Calls fn for every subscription of `subscriber`, in the order they were
+ * first made (a replacement of the options keeps the place), with its
+ * filter ("$share/NAME/F" when shared) and options, both valid only during
+ * the call. For persisting a session. fn MUST NOT change the tree. fn NULL
+ * only counts. Returns the number of subscriptions. A reader (see
+ * Threads); O(subscriptions of that subscriber x filter length); never
+ * allocates.
+ */
+size_t rp_tree_subscriptions(const rp_tree *t, const void *subscriber, rp_tree_each_fn fn,
+			     void *ctx);
+
 /* Number of subscriptions held (shared members included). */
 size_t rp_tree_count(const rp_tree *t);
 

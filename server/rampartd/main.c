@@ -33,6 +33,7 @@
 #include "core/ingest.h"
 #include "core/retained.h"
 #include "core/server.h"
+#include "core/sessions.h"
 #include "loop/loop.h"
 #include "net/tls.h"
 #include "store/store.h"
@@ -53,6 +54,7 @@ typedef struct app {
 	unsigned nloops;
 	rp_loop *loop; /* loops[0]: signals, telemetry retention */
 	rp_store *store;
+	rp_sessions *sessions; /* persistent sessions in the store */
 	rp_telemetry *telemetry;
 	rp_api *api;
 	rp_timer retention;
@@ -481,7 +483,12 @@ static int run(const char *path)
 	}
 	{
 		size_t n = 0;
-		rp_status st = rp_retained_load(a.store, a.broker, &n);
+		rp_status st;
+
+		/* The broker's clock first: a retained message's expiry counts
+		 * from now, not from the clock's zero. */
+		rp_broker_tick(a.broker, rp_clock_ms());
+		st = rp_retained_load(a.store, a.broker, &n);
 
 		if (st != RP_OK) {
 			fprintf(stderr, "rampartd: retained messages cannot be read: %s\n",
@@ -491,6 +498,19 @@ static int run(const char *path)
 		rp_log(RP_LOG_INFO, "rampartd", "%zu retained message%s restored", n,
 		       n == 1 ? "" : "s");
 		rp_broker_set_retain_hook(a.broker, rp_retained_to_store, a.store);
+	}
+	{
+		size_t n = 0, bad = 0;
+		rp_status st =
+			rp_sessions_open(a.store, a.broker, rp_clock_ms(), &a.sessions, &n, &bad);
+
+		if (st != RP_OK) {
+			fprintf(stderr, "rampartd: persistent sessions cannot be read: %s\n",
+				rp_status_str(st));
+			goto out;
+		}
+		rp_log(RP_LOG_INFO, "rampartd", "%zu persistent session%s restored (%zu refused)",
+		       n, n == 1 ? "" : "s", bad);
 	}
 	for (unsigned i = 0; i < a.nloops; i++) {
 		a.loops[i] = rp_loop_new(i);
@@ -513,6 +533,10 @@ static int run(const char *path)
 		goto out;
 	}
 	rp_broker_set_ingest(a.broker, rp_telemetry_ingest, a.telemetry);
+	if (rp_sessions_start(a.sessions, a.loop, a.server) != RP_OK) {
+		fprintf(stderr, "rampartd: out of memory\n");
+		goto out;
+	}
 	if (!setup_signals(&a)) {
 		fprintf(stderr, "rampartd: cannot set up signal handling\n");
 		goto out;
@@ -538,7 +562,14 @@ out:
 	 * clients are still there to take their PUBACKs) before anything else
 	 * goes. */
 	rp_api_stop(a.api);
+	/* Every dirty session is queued before the store commits and closes;
+	 * the hooks go with it (clients freed below must not reach it). */
+	rp_sessions_stop(a.sessions, rp_clock_ms());
+	if (a.broker != NULL) {
+		rp_broker_set_retain_hook(a.broker, NULL, NULL);
+	}
 	rp_store_close(a.store);
+	rp_sessions_free(a.sessions);
 	rp_server_free(a.server);
 	rp_telemetry_free(a.telemetry);
 	if (a.sigfd >= 0) {

@@ -27,6 +27,7 @@ Groups (one CTest test each, see CMakeLists.txt):
   Revocation         6. SIGHUP with a new CRL closes revoked devices only
   Flood              7. one device flooding does not delay another
   Limits                the other limits of issue 3: rates, quotas, deadlines
+  Sessions              persistent sessions across SIGTERM and SIGKILL restarts
   CheckConfig        8. rampartd --check-config and refused listeners
 """
 
@@ -1095,6 +1096,155 @@ class Telemetry(BrokerTest):
     def test_postgresql_durable_across_sigkill(self):
         pg, url = self._postgres()
         self._kill_mid_stream(["store %s" % url], pg.query)
+
+
+class Sessions(BrokerTest):
+    """Persistent sessions survive a restart (issue 4): the subscriptions and
+    the QoS 1 messages queued while the device was offline come back after
+    SIGTERM (rampartd writes every session before it exits) and after a
+    SIGKILL once the flush interval (1 s) has passed; only the identity the
+    session belongs to resumes it; the store's rows follow the sessions."""
+
+    FLUSH_S = 1.0  # RP_SESSIONS_FLUSH_MS
+
+    def _rows(self, sql):
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.tmp, "rampart.db"),
+                             uri=True, timeout=5)
+        try:
+            return [tuple(row) for row in db.execute(sql)]
+        finally:
+            db.close()
+
+    def _offline_with_queue(self, version, n=3, extra=()):
+        """dev-0001 subscribes with a persistent session and leaves; ops
+        publishes n QoS 1 commands (with a user property under MQTT 5)."""
+        d = self.start_broker(extra=extra)
+        dev = PahoClient(self, "dev-0001", version, clean=False, expiry=600)
+        flags, rc = dev.connect()
+        self.assertEqual(rc, 0)
+        self.assertEqual(dev.subscribe("d/dev-0001/cmd/#", qos=1), [1])
+        dev.disconnect()
+        ops = PahoClient(self, "ops", 5)
+        ops.connect()
+        for i in range(n):
+            props = Properties(PacketTypes.PUBLISH)
+            props.UserProperty = ("job", str(i))
+            info = ops.c.publish("d/dev-0001/cmd/job%d" % i, b"job %d" % i, qos=1,
+                                 properties=props)
+            ops._wait(lambda: info.mid in ops.published, 5.0, "PUBACK of job %d" % i)
+        ops.disconnect()
+        return d
+
+    def _resume_and_check(self, version, n=3):
+        d2 = self.broker
+        self.assertIsNotNone(d2.wait_log(r"1 persistent session restored", 2),
+                             "no session restored:\n" + d2.text())
+        dev = PahoClient(self, "dev-0001", version, clean=False, expiry=600)
+        flags, rc = dev.connect()
+        self.assertEqual(rc, 0)
+        self.assertEqual(flags.get("session present"), 1, "session not resumed: %r" % flags)
+        got = []
+        for i in range(n):
+            m = dev.recv(5)
+            self.assertIsNotNone(m, "only %d of %d queued messages after the restart: %r" %
+                                 (i, n, got))
+            got.append((m.topic, m.payload, m.qos))
+            if version == 5:
+                self.assertIn(("job", str(i)), m.properties.UserProperty)
+        self.assertEqual(got, [("d/dev-0001/cmd/job%d" % i, b"job %d" % i, 1)
+                               for i in range(n)])
+        self.assertIsNone(dev.recv(0.3), "a message was delivered twice")
+        # The subscription came back too: a new command reaches the device.
+        ops = PahoClient(self, "ops", 5)
+        ops.connect()
+        ops.publish("d/dev-0001/cmd/after", b"after", qos=1)
+        m = dev.recv(5)
+        self.assertIsNotNone(m, "the restored subscription does not deliver")
+        self.assertEqual(m.payload, b"after")
+        ops.disconnect()
+        dev.disconnect()
+
+    def _sigterm(self, version):
+        d = self._offline_with_queue(version)
+        rc, secs = d.stop()  # SIGTERM: every session is written before the store closes
+        self.assertEqual(rc, 0, d.text())
+        self.assertLess(secs, STOP_BOUND)
+        self.start_broker()
+        self._resume_and_check(version)
+
+    def test_sigterm_restart_v5(self):
+        self._sigterm(5)
+
+    def test_sigterm_restart_v311(self):
+        self._sigterm(4)
+
+    def _sigkill(self, version):
+        d = self._offline_with_queue(version)
+        time.sleep(self.FLUSH_S * 2.5)  # past the flush interval: then the store has it
+        d.kill()
+        self.start_broker()
+        self._resume_and_check(version)
+
+    def test_sigkill_after_flush_interval_v5(self):
+        self._sigkill(5)
+
+    def test_sigkill_after_flush_interval_v311(self):
+        self._sigkill(4)
+
+    def test_postgresql_sigterm_restart(self):
+        pg = PostgreSQL(self.tmp)
+        self.addCleanup(pg.stop)
+        url = pg.start()
+        d = self._offline_with_queue(5, extra=["store %s" % url])
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.text())
+        self.assertEqual(pg.query("SELECT client_id FROM sessions"), [("dev-0001",)])
+        self.start_broker(extra=["store %s" % url])
+        self._resume_and_check(5)
+
+    def test_other_device_cannot_resume(self):
+        d = self._offline_with_queue(5)
+        d.stop()
+        d2 = self.start_broker()
+        # Another device, and a service, with dev-0001's client id: refused at CONNECT.
+        for name, version, code in (("dev-0002", 5, 0x85), ("dev-0002", 4, 2),
+                                    ("ops", 5, 0x85)):
+            other = PahoClient(self, name, version, client_id="dev-0001", clean=False,
+                               expiry=600)
+            flags, rc = other.connect()
+            self.assertEqual(rc, code, "%s (MQTT %d) with client id dev-0001" % (name, version))
+            self.assertIsNone(other.recv(0.3), "%s got dev-0001's messages" % name)
+            other.close()
+        self.assertGreaterEqual(d2.count(r"client id differs from the certificate identity"), 3)
+        # The owner still finds its session whole.
+        self._resume_and_check(5)
+
+    def test_rows_follow_sessions(self):
+        """A persistent session has a row within a flush interval; a clean
+        session never has one; an expired session's row is deleted."""
+        self.start_broker()
+        dev = PahoClient(self, "dev-0001", 5, clean=True, expiry=5)
+        dev.connect()
+        dev.subscribe("d/dev-0001/cmd/#", qos=1)
+        plain = PahoClient(self, "dev-0002", 5, clean=True, expiry=0)
+        plain.connect()
+        plain.subscribe("d/dev-0002/cmd/#", qos=1)
+        time.sleep(self.FLUSH_S * 2.5)
+        rows = self._rows("SELECT client_id, expires_ms FROM sessions")
+        self.assertEqual([r[0] for r in rows], ["dev-0001"])
+        self.assertEqual(rows[0][1], 253402300799999, "a connected session does not expire")
+        dev.disconnect()
+        time.sleep(self.FLUSH_S * 2.5)
+        rows = self._rows("SELECT client_id, expires_ms FROM sessions")
+        self.assertEqual(len(rows), 1)
+        left = rows[0][1] - time.time() * 1000
+        self.assertTrue(0 < left <= 5000, "expires in %d ms, not within 5 s" % left)
+        # The broker expires it (ticks once a second) and deletes the row.
+        deadline = time.monotonic() + 8
+        while self._rows("SELECT client_id FROM sessions") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self._rows("SELECT client_id FROM sessions"), [])
+        plain.disconnect()
 
 
 class TLSRefusals(BrokerTest):
