@@ -78,8 +78,9 @@ test-asan: build-asan
 # and the loop's cross-thread posts. Not the groups whose pass depends on speed
 # (Flood: latency bounds; Limits: a reader must stall for a whole write_timeout
 # while TSan slows the broker several times): they run under ASan above. Nor
-# the REST API's own groups (integration_api_*: one thread per request, no
-# loop; ASan runs them); the RestApi group drives the API threads against the
+# the REST API's and EST's own groups (integration_api_*, integration_est_*:
+# they drive the API module alone through test_api_http, one thread per request,
+# no loop; ASan runs them); the RestApi group drives the API threads against the
 # broker lock here.
 build-tsan: bootstrap
 	$(call section,GCC build with ThreadSanitizer ($(TSAN_DIR)))
@@ -91,7 +92,7 @@ test-tsan: build-tsan
 	$(call section,Tests under ThreadSanitizer: two event loops)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" RP_TEST_LOOPS=2 \
 		$(CTEST) --test-dir $(TSAN_DIR) $(CTEST_FLAGS) -R 'unit_loop|integration_' \
-		-E 'integration_broker_(Flood|Limits)|integration_api_'
+		-E 'integration_broker_(Flood|Limits)|integration_(api|est)_'
 
 test-format: bootstrap
 	$(call section,Formatting (clang-format))

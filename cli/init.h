@@ -73,9 +73,6 @@ int init_write_all(const init_plan *p, const cli_init_pki *k, cli_journal *j);
 /* Moves every temporary file to its final name (never over an existing one). */
 int init_publish_all(const init_plan *p, cli_journal *j);
 
-/* 1 if this build's configuration parser knows `api.secret_key`. */
-int init_config_knows_secret_key(void);
-
 /* After init into an existing configuration: the lines it should have. */
 void init_config_advice(const init_plan *p);
 

@@ -5,10 +5,9 @@
  * existing file).
  *
  * The configuration file is checked with rampartd's own parser before it
- * is written, so init never leaves a file that rampartd would refuse.
- * `api.secret_key` is written only if that parser knows the key (it is
- * newer than the parser's first version); otherwise the line is there as a
- * comment, so the file stays valid for the rampartd it was made for.
+ * is written, so init never leaves a file that rampartd would refuse. It
+ * names every file init made: the TLS files, the API's sealing key, and
+ * the issuing CA that signs devices' certificates (EST).
  */
 #include <stdarg.h>
 #include <string.h>
@@ -94,20 +93,6 @@ static void add(text *t, const char *fmt, ...)
 	t->len += (size_t)n;
 }
 
-int init_config_knows_secret_key(void)
-{
-	static const char probe[] = "api.secret_key /probe\n";
-	rp_config *c = rp_calloc(NULL, 1, sizeof(*c));
-	int known;
-
-	if (c == NULL) {
-		return 0;
-	}
-	known = rp_config_parse(c, "probe", probe, sizeof(probe) - 1, NULL, NULL) == RP_OK;
-	rp_free(NULL, c);
-	return known;
-}
-
 static void config_text(const init_plan *p, text *t)
 {
 	char when[32];
@@ -122,14 +107,13 @@ static void config_text(const init_plan *p, text *t)
 	add(t, "tls.cert %s\n", p->path[INIT_SERVER_CRT]);
 	add(t, "tls.key %s\n", p->path[INIT_SERVER_KEY]);
 	add(t, "tls.ca %s\n", p->path[INIT_FLEET_CA]);
-	if (init_config_knows_secret_key()) {
-		add(t, "api.secret_key %s\n", p->path[INIT_API_KEY]);
-	} else {
-		add(t,
-		    "# For a rampartd that reads it (the REST API's sealing key):\n"
-		    "# api.secret_key %s\n",
-		    p->path[INIT_API_KEY]);
-	}
+	add(t, "api.secret_key %s\n", p->path[INIT_API_KEY]);
+	add(t, "# Enrollment (EST, docs/est.md): devices get certificates from the issuing CA.\n");
+	add(t, "pki.fleet %s\n", p->o->fleet);
+	add(t, "pki.root_cert %s\n", p->path[INIT_DEVICE_TRUST]);
+	add(t, "pki.issuing_cert %s\n", p->path[INIT_ISSUING_CRT]);
+	add(t, "pki.issuing_key %s\n", p->path[INIT_ISSUING_KEY]);
+	add(t, "pki.issuing_key_pass %s\n", p->path[INIT_ISSUING_PASS]);
 }
 
 static void parse_report(void *ctx, const char *file, unsigned line, const char *msg)
@@ -228,7 +212,12 @@ void init_config_advice(const init_plan *p)
 	advise("tls.cert", c->tls_cert, p->path[INIT_SERVER_CRT]);
 	advise("tls.key", c->tls_key, p->path[INIT_SERVER_KEY]);
 	advise("tls.ca", c->tls_ca, p->path[INIT_FLEET_CA]);
-	if (init_config_knows_secret_key()) {
-		printf("  api.secret_key %s   (if it is not set yet)\n", p->path[INIT_API_KEY]);
+	advise("api.secret_key", c->api_secret_key, p->path[INIT_API_KEY]);
+	advise("pki.root_cert", c->pki_root_cert, p->path[INIT_DEVICE_TRUST]);
+	advise("pki.issuing_cert", c->pki_issuing_cert, p->path[INIT_ISSUING_CRT]);
+	advise("pki.issuing_key", c->pki_issuing_key, p->path[INIT_ISSUING_KEY]);
+	advise("pki.issuing_key_pass", c->pki_issuing_key_pass, p->path[INIT_ISSUING_PASS]);
+	if (strcmp(c->pki_fleet, p->o->fleet) != 0) {
+		printf("  pki.fleet %s\n", p->o->fleet);
 	}
 }

@@ -1071,4 +1071,49 @@ RP_LIMITS_ASSERT_(RP_LIMIT_API_COMMAND_ARGS + 256u <= RP_DEFAULT_MQTT_PACKET &&
 		  api_command_args_fit);
 RP_LIMITS_ASSERT_(RP_LIMIT_API_TOTP_PENDING_S >= 60u, api_totp_pending_room);
 
+/* ------------------------------------------------------------------------
+ * Enrollment (EST, RFC 7030; server/api/h_est.c, docs/est.md): the
+ * one-time tokens operators make for devices, and the EST requests.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Devices one enrollment token may enroll. Bounds: what one leaked token
+ * (a batch token for a production line) lets its holder enroll before an
+ * operator notices; a single device's token has 1.
+ */
+#define RP_LIMIT_EST_TOKEN_USES 100000u
+
+/*
+ * Lifetime of an enrollment token, in seconds: the default when the
+ * request names none, and the longest granted. Bounds: how long a token
+ * written on a label or in a provisioning script stays a credential.
+ */
+#define RP_DEFAULT_EST_TOKEN_LIFETIME_S   (24u * 3600u)
+#define RP_LIMIT_EST_TOKEN_LIFETIME_S     (30u * 86400u)
+#define RP_LIMIT_EST_TOKEN_LIFETIME_MIN_S 60u
+
+/*
+ * Body of a simpleenroll / simplereenroll request (a CSR, base64 or PEM),
+ * checked against Content-Length before reading and while reading a
+ * chunked body. Bounds: what an EST client, authenticated or not, makes
+ * the server read and decode; the CSR gate has the same cap.
+ */
+#define RP_LIMIT_EST_BODY RP_LIMIT_PKI_CSR_ENCODED
+
+/*
+ * Certificates in the est.manufacturer_ca bundle. Bounds: the trust store
+ * built at start and the CA name list sent in every TLS handshake of the
+ * HTTPS listener (CertificateRequest).
+ */
+#define RP_LIMIT_EST_MANUFACTURER_CAS 64u
+
+/* Range checks of the EST limits. */
+RP_LIMITS_ASSERT_(RP_LIMIT_EST_TOKEN_LIFETIME_MIN_S <= RP_DEFAULT_EST_TOKEN_LIFETIME_S &&
+			  RP_DEFAULT_EST_TOKEN_LIFETIME_S <= RP_LIMIT_EST_TOKEN_LIFETIME_S,
+		  est_token_lifetime_default);
+RP_LIMITS_ASSERT_(RP_LIMIT_EST_TOKEN_USES >= 1u && RP_LIMIT_EST_TOKEN_USES <= 1000000000u,
+		  est_token_uses);
+RP_LIMITS_ASSERT_(RP_LIMIT_EST_BODY <= RP_LIMIT_API_BODY, est_body_le_api_body);
+RP_LIMITS_ASSERT_(RP_LIMIT_EST_MANUFACTURER_CAS >= 1u, est_manufacturer_cas_min);
+
 #endif /* RAMPART_LIMITS_H */

@@ -85,6 +85,7 @@ struct rp_api {
 	int has_secret_key;
 	rp_api_publish_fn publish;
 	void *publish_ctx;
+	rp__api_est *est; /* NULL: enrollment off */
 
 	pthread_mutex_t mu; /* the fields below */
 	int totp_required;
@@ -205,6 +206,11 @@ const rp_password_params *rp__api_pwparams(const rp__api_req *r)
 rp_throttle *rp__api_throttle(const rp__api_req *r)
 {
 	return r->api->throttle;
+}
+
+const rp__api_est *rp__api_est_of(const rp__api_req *r)
+{
+	return r->api->est;
 }
 
 unsigned rp__api_session_lifetime_s(const rp__api_req *r)
@@ -472,8 +478,8 @@ static const char *reason_phrase(int status)
 	"Cross-Origin-Resource-Policy: same-origin\r\n"
 
 /* Writes one whole response. extra: header lines, each "Name: value". */
-static void write_response(struct mg_connection *c, int status, const char *body, size_t len,
-			   char *const *extra, size_t nextra, int close)
+static void write_typed(struct mg_connection *c, int status, const char *ctype, const void *body,
+			size_t len, char *const *extra, size_t nextra, int close)
 {
 	char head[2048];
 	size_t n;
@@ -485,9 +491,9 @@ static void write_response(struct mg_connection *c, int status, const char *body
 	if (status != 204) {
 		snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", len);
 	}
-	k = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n" SECURITY_HEADERS "%s%s%s", status,
-		     reason_phrase(status),
-		     body != NULL ? "Content-Type: application/json\r\n" : "", clen,
+	k = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n" SECURITY_HEADERS "%s%s%s%s%s", status,
+		     reason_phrase(status), body != NULL ? "Content-Type: " : "",
+		     body != NULL ? ctype : "", body != NULL ? "\r\n" : "", clen,
 		     close ? "Connection: close\r\n" : "");
 	n = k > 0 && (size_t)k < sizeof(head) ? (size_t)k : 0;
 	for (size_t i = 0; i < nextra && n > 0; i++) {
@@ -506,6 +512,44 @@ static void write_response(struct mg_connection *c, int status, const char *body
 	if (body != NULL && len > 0) {
 		(void)mg_write(c, body, len);
 	}
+}
+
+static void write_response(struct mg_connection *c, int status, const char *body, size_t len,
+			   char *const *extra, size_t nextra, int close)
+{
+	write_typed(c, status, "application/json", body, len, extra, nextra, close);
+}
+
+void rp__api_reply_raw(rp__api_req *r, int status, const char *ctype, const void *body, size_t len)
+{
+	if (r->status != 0) {
+		rp_log(RP_LOG_ERROR, "api",
+		       "internal: a second reply for one request (%d after %d)", status, r->status);
+		return;
+	}
+	r->status = status;
+	write_typed(r->conn, status, ctype, body != NULL ? body : "", len, r->extra, r->nextra,
+		    !r->body_consumed);
+}
+
+void rp__api_fail_text(rp__api_req *r, int status, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text) - 1u, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		n = 0;
+	}
+	if ((size_t)n > sizeof(text) - 2u) {
+		n = (int)(sizeof(text) - 2u);
+	}
+	text[n++] = '\n';
+	text[n] = '\0';
+	rp__api_reply_raw(r, status, "text/plain; charset=utf-8", text, (size_t)n);
 }
 
 void rp__api_reply(rp__api_req *r, int status, json_t *body)
@@ -798,8 +842,10 @@ out:
  * CivetWeb's init_ssl: called once from mg_start on the starting thread
  * with the SSL_CTX it made. We set everything (returning 1 tells CivetWeb
  * the certificate is loaded, and it adds nothing of its own after).
- * No client certificate is requested (the OpenSSL default for a server):
- * operators are authenticated by the API, and nothing is left unverified.
+ * Without enrollment no client certificate is requested (the OpenSSL
+ * default for a server): operators are authenticated by the API. With
+ * enrollment one is requested, never required, and only the EST handlers
+ * look at it, verifying it themselves (est.c).
  */
 static int on_init_ssl(void *ssl_ctx, void *user_data)
 {
@@ -832,6 +878,9 @@ static int on_init_ssl(void *ssl_ctx, void *user_data)
 		goto fail;
 	}
 	if (!load_key(s, api->key_file, api->tls_err, sizeof(api->tls_err))) {
+		goto fail;
+	}
+	if (api->est != NULL && !rp__api_est_tls(api->est, s, api->tls_err, sizeof(api->tls_err))) {
 		goto fail;
 	}
 	ERR_clear_error();
@@ -1149,19 +1198,20 @@ static int is_json_type(const char *ct)
 	return strcasecmp(ct, "charset=utf-8") == 0;
 }
 
-/* Reads the body (at most cap bytes) and parses it. */
-static int read_body(rp__api_req *r, const struct mg_request_info *ri, size_t cap)
+rp_status rp__api_read_body(rp__api_req *r, const struct mg_request_info *ri, size_t cap,
+			    uint8_t **out, size_t *len)
 {
-	char why[RP__API_WHY_CAP];
+	int json = (r->match.route == NULL || (r->match.route->flags & RP__API_F_EST) == 0);
 	uint8_t *buf;
 	size_t got = 0;
-	rp_status st;
-	int ok = 0;
 
+	*out = NULL;
+	*len = 0;
 	buf = rp_alloc(NULL, cap + 1u);
 	if (buf == NULL) {
-		rp__api_fail(r, 503, "busy", "out of memory");
-		return 0;
+		json ? rp__api_fail(r, 503, "busy", "out of memory")
+		     : rp__api_fail_text(r, 503, "out of memory");
+		return RP_E_MALFORMED;
 	}
 	for (;;) {
 		int n = mg_read(r->conn, buf + got, cap + 1u - got);
@@ -1170,20 +1220,45 @@ static int read_body(rp__api_req *r, const struct mg_request_info *ri, size_t ca
 			break;
 		}
 		if (n < 0) {
-			rp__api_fail(r, 400, "bad_request", "the body could not be read");
-			goto out;
+			json ? rp__api_fail(r, 400, "bad_request", "the body could not be read")
+			     : rp__api_fail_text(r, 400, "the body could not be read");
+			goto fail;
 		}
 		got += (size_t)n;
 		if (got > cap) {
-			rp__api_fail(r, 413, "too_large", "the body is larger than %zu bytes", cap);
-			goto out;
+			json ? rp__api_fail(r, 413, "too_large",
+					    "the body is larger than %zu bytes", cap)
+			     : rp__api_fail_text(r, 413, "the body is larger than %zu bytes", cap);
+			goto fail;
 		}
 	}
 	if (ri->content_length >= 0 && (long long)got != ri->content_length) {
-		rp__api_fail(r, 400, "bad_request", "the body is shorter than its Content-Length");
-		goto out;
+		json ? rp__api_fail(r, 400, "bad_request",
+				    "the body is shorter than its Content-Length")
+		     : rp__api_fail_text(r, 400, "the body is shorter than its Content-Length");
+		goto fail;
 	}
 	r->body_consumed = 1;
+	*out = buf;
+	*len = got;
+	return RP_OK;
+fail:
+	rp_free_secret(NULL, buf);
+	return RP_E_MALFORMED;
+}
+
+/* Reads the body (at most cap bytes) and parses it. */
+static int read_body(rp__api_req *r, const struct mg_request_info *ri, size_t cap)
+{
+	char why[RP__API_WHY_CAP];
+	uint8_t *buf = NULL;
+	size_t got = 0;
+	rp_status st;
+	int ok = 0;
+
+	if (rp__api_read_body(r, ri, cap, &buf, &got) != RP_OK) {
+		return 0;
+	}
 	st = rp__api_json_parse(buf, got, &r->body, why, sizeof(why));
 	if (st == RP_E_NOMEM) {
 		rp__api_fail(r, 503, "busy", "out of memory");
@@ -1210,6 +1285,10 @@ static void serve(rp__api_req *r, const struct mg_request_info *ri)
 	int code;
 	rp_status st;
 
+	if (strncmp(path, RP__API_EST_PREFIX, sizeof(RP__API_EST_PREFIX) - 1u) == 0) {
+		rp__api_est_serve(r, ri); /* RFC 7030: its own media types and errors */
+		return;
+	}
 	if (rp__api_method_parse(ri->request_method, &r->method) != RP_OK) {
 		rp__api_header(r, "Allow: GET, POST, PUT, PATCH, DELETE");
 		rp__api_fail(r, 405, "method_not_allowed",
@@ -1492,6 +1571,7 @@ static void free_api(rp_api *api)
 		rp_map_free(api->pending);
 	}
 	rp_throttle_free(api->throttle);
+	rp__api_est_free(api->est);
 	rp_free(NULL, api->cert_file);
 	rp_free(NULL, api->key_file);
 	pthread_mutex_destroy(&api->mu);
@@ -1590,6 +1670,10 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 	st = rp_throttle_new(&tc, &api->throttle);
 	if (st != RP_OK) {
 		set_err(err, err_cap, "api: login throttle: %s", rp_status_str(st));
+		goto fail;
+	}
+	st = rp__api_est_load(o, &api->est, err, err_cap);
+	if (st != RP_OK) {
 		goto fail;
 	}
 

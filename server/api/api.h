@@ -7,10 +7,13 @@
  * - CivetWeb (Debian's libcivetweb) serves HTTPS only, with rampartd's TLS
  *   policy (docs/tls.md: TLS 1.3, 1.2 with ECDHE + AEAD only if allowed,
  *   X25519 / P-256 / P-384, no compression, renegotiation or 0-RTT) set on
- *   its SSL_CTX through the init_ssl callback. No client certificate is
- *   requested on this listener: operators authenticate with a password and
- *   TOTP, automation with a bearer token. Nothing is served from files and
+ *   its SSL_CTX through the init_ssl callback. Operators authenticate
+ *   with a password and TOTP, automation with a bearer token; a client
+ *   certificate is requested (never required) only when enrollment is on,
+ *   and only the EST routes look at it. Nothing is served from files and
  *   nothing is listed.
+ * - Enrollment (EST, RFC 7030) has its own routes under /.well-known/est/
+ *   and its own pipeline (text errors, RFC 7030 media types): docs/est.md.
  * - Every request runs on a CivetWeb worker thread, in this order (each
  *   step can end it with a JSON error body {"error": CODE, "detail": TEXT}):
  *   route lookup (404, 405), path and query parameters (400, 414), Origin
@@ -112,6 +115,35 @@ typedef struct rp_api_opts {
 
 	rp_api_publish_fn publish; /* NULL: commands are refused with 503 */
 	void *publish_ctx;
+
+	/*
+	 * Enrollment (EST, RFC 7030; docs/est.md) on this listener under
+	 * /.well-known/est/. est_issuing_cert NULL or "": enrollment is off,
+	 * the EST routes answer 503, and no client certificate is requested.
+	 * Otherwise rp_api_start() loads, once, and refuses to start
+	 * (RP_E_CONFIG, RP_E_AUTH) if anything does not fit:
+	 * - est_issuing_cert: the issuing CA certificate (PEM), which signs
+	 *   device certificates; its key est_issuing_key, an encrypted PKCS#8
+	 *   PEM (rp_pki_key_load(): mode 0600 or stricter), whose passphrase
+	 *   is the content of the file est_issuing_key_pass (group and others
+	 *   may not access it; one final newline is ignored), wiped once the
+	 *   key is decrypted. The key stays in memory for the API's life.
+	 * - est_root_cert: the fleet root (PEM, the first certificate of the
+	 *   file), the issuer of the issuing CA: /cacerts serves it with the
+	 *   issuing CA, and renewals must chain to it.
+	 * - est_manufacturer_ca: NULL or "", or a PEM bundle of manufacturer
+	 *   CAs (at most RP_LIMIT_EST_MANUFACTURER_CAS): a TLS client
+	 *   certificate they issued may enroll the device its CN names.
+	 * With enrollment on, the listener asks every client for a
+	 *   certificate without requiring one (REST clients send none).
+	 */
+	const char *est_issuing_cert;
+	const char *est_issuing_key;
+	const char *est_issuing_key_pass;
+	const char *est_root_cert;
+	const char *est_manufacturer_ca;
+	const char *est_fleet;          /* the SAN URI's fleet name; NULL: "rampart" */
+	unsigned est_device_validity_s; /* 0: RP_DEFAULT_PKI_DEVICE_VALIDITY_S */
 } rp_api_opts;
 
 /*
@@ -119,9 +151,10 @@ typedef struct rp_api_opts {
  * (NULL, a malformed address, an option above its cap); RP_E_CONFIG
  * (certificate or key unusable, weak Argon2 parameters, the address
  * cannot be bound, Debian's CivetWeb not the build this module can
- * repair: see docs/api.md "CivetWeb and OpenSSL 3"); RP_E_NOMEM;
- * RP_E_CRYPTO. On failure err (if err_cap > 0) holds a reason for the
- * log; it never holds key material.
+ * repair: see docs/api.md "CivetWeb and OpenSSL 3"; an EST file missing,
+ * unsafe or not fitting the others); RP_E_AUTH (the issuing key's
+ * passphrase is wrong); RP_E_NOMEM; RP_E_CRYPTO. On failure err (if
+ * err_cap > 0) holds a reason for the log; it never holds key material.
  */
 rp_status rp_api_start(const rp_api_opts *opts, rp_store *store, rp_api **out, char *err,
 		       size_t err_cap);

@@ -54,6 +54,7 @@ int rp__api_method_changes(rp__api_method m);
 #define RP__API_F_BODY       0x02u /* takes a JSON object body (else none allowed) */
 #define RP__API_F_RESTRICTED 0x04u /* allowed to a session still owing its TOTP enrolment */
 #define RP__API_F_SESSION    0x08u /* needs a web session (a bearer token is refused) */
+#define RP__API_F_EST        0x10u /* an EST route (h_est.c): its own pipeline, no JSON */
 
 /* Kinds of query parameters. */
 typedef enum rp__api_qkind {
@@ -337,6 +338,60 @@ typedef struct rp__api_cmd_result {
 rp_status rp__api_cmd_result_parse(const uint8_t *payload, size_t len, rp__api_cmd_result *out);
 
 /* ------------------------------------------------------------------------
+ * Enrollment (EST, RFC 7030; docs/est.md): pure parsers (parse.c)
+ * ------------------------------------------------------------------------ */
+
+typedef struct rp__api_enroll_req {
+	const char *device; /* a device id, or (prefix 1) a prefix of ids; jansson's */
+	size_t device_len;
+	int prefix;
+	int64_t uses;       /* 1 .. RP_LIMIT_EST_TOKEN_USES, default 1 */
+	int64_t lifetime_s; /* default RP_DEFAULT_EST_TOKEN_LIFETIME_S */
+	const char *model;  /* NULL if absent */
+	size_t model_len;
+	rp__api_tags tags;
+} rp__api_enroll_req;
+
+/*
+ * POST /api/v1/enrollment-tokens: {"device": ID} or {"device_prefix":
+ * PREFIX} (exactly one), "uses"?, "lifetime_s"?, "model"?, "tags"?. The id
+ * follows rp_pki_device_id_valid(); a prefix is 1 .. 63 of [A-Za-z0-9._-]
+ * starting with a letter or digit. RP_OK or RP_E_MALFORMED (why names the
+ * field).
+ */
+rp_status rp__api_enroll_token_body(const json_t *body, rp__api_enroll_req *out, char *why,
+				    size_t why_cap);
+
+/*
+ * 1 if a token bound to `device` (an id, or a prefix when prefix is 1)
+ * may enroll id[0 .. id_len), else 0. Exact bytes (ids are ASCII).
+ */
+int rp__api_enroll_binds(const char *device, int prefix, const char *id, size_t id_len);
+
+/* Decoded bytes of Basic credentials read at most, and the output sizes. */
+#define RP__API_BASIC_RAW      256u
+#define RP__API_BASIC_USER_CAP (RP_LIMIT_PKI_DEVICE_ID_LEN + 1u)
+#define RP__API_BASIC_PASS_CAP 128u
+
+/*
+ * An Authorization header of the Basic scheme (RFC 7617, how EST clients
+ * send a username and password: RFC 7030 3.2.3): "Basic" in any case, one
+ * space, and padded base64 (RFC 4648 section 4, canonical: the one
+ * spelling) of "user:password", hdr[0 .. len) (attacker-controlled). The
+ * user is what comes before the first ':' (may be empty), the password
+ * the rest (not empty); both printable ASCII without blanks. Returns RP_OK
+ * with NUL-terminated copies in user[0 .. ucap) and pass[0 .. pcap) (the
+ * caller wipes pass), or RP_E_MALFORMED (another scheme, bad base64, no
+ * ':', a byte outside 0x21 .. 0x7E, a part too long). The decoded bytes
+ * are wiped.
+ */
+rp_status rp__api_basic_parse(const char *hdr, size_t len, char *user, size_t ucap, char *pass,
+			      size_t pcap);
+
+/* 1 if the Content-Type ct is application/pkcs10 (any case; parameters ignored). */
+int rp__api_is_pkcs10_type(const char *ct);
+
+/* ------------------------------------------------------------------------
  * The request being served (server side)
  * ------------------------------------------------------------------------ */
 
@@ -428,6 +483,65 @@ unsigned rp__api_token_lifetime_s(const rp__api_req *r, unsigned *max_s);
 rp_status rp__api_publish(const rp__api_req *r, const char *topic, const uint8_t *payload,
 			  size_t len);
 
+/*
+ * Reads the request's body (Content-Length or chunked) into a new buffer
+ * of at most cap bytes: RP_OK with *out (rp_free_secret() it) and *len;
+ * otherwise the reply is sent (400 unreadable or short, 413 over cap, 503
+ * no memory) and RP_E_MALFORMED is returned.
+ */
+struct mg_request_info;
+rp_status rp__api_read_body(rp__api_req *r, const struct mg_request_info *ri, size_t cap,
+			    uint8_t **out, size_t *len);
+
+/*
+ * A reply with a body of another media type than JSON: status, ctype
+ * ("text/plain; charset=utf-8", "application/pkcs7-mime; ..."), the
+ * request's extra headers, body[0 .. len). Sets r->status.
+ */
+void rp__api_reply_raw(rp__api_req *r, int status, const char *ctype, const void *body, size_t len);
+/* A text/plain error (EST clients show text): printf(fmt, ...) and a newline. */
+void rp__api_fail_text(rp__api_req *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------------
+ * Enrollment: the EST service (est.c, h_est.c)
+ * ------------------------------------------------------------------------ */
+
+/* The issuing CA, the trust stores and the canned responses. Immutable after load. */
+typedef struct rp__api_est rp__api_est;
+
+/*
+ * Loads what EST needs from o->est_* (api.h): NULL *out and RP_OK when
+ * enrollment is off (no issuing certificate configured). RP_E_CONFIG with
+ * the reason in err (never key material) when a file is missing, unsafe
+ * (a key or passphrase file others may read), unusable, or when the
+ * certificates do not fit together; RP_E_NOMEM; RP_E_AUTH (wrong
+ * passphrase). The passphrase is wiped on every path.
+ */
+rp_status rp__api_est_load(const rp_api_opts *o, rp__api_est **out, char *err, size_t err_cap);
+void rp__api_est_free(rp__api_est *e);
+
+/*
+ * On the listener's SSL_CTX (ssl_ctx): request a client certificate
+ * without requiring one, name the fleet and manufacturer CAs as
+ * acceptable issuers, and leave verification to the EST handlers (a REST
+ * client with or without a certificate is not affected). 1 done, 0
+ * failed (err set).
+ */
+int rp__api_est_tls(const rp__api_est *e, void *ssl_ctx, char *err, size_t err_cap);
+
+/* The API's EST state (NULL when enrollment is off). */
+const rp__api_est *rp__api_est_of(const rp__api_req *r);
+
+/* EST routes: a table of their own under /.well-known/est/ (docs/api.yaml lists them too). */
+#define RP__API_EST_PREFIX "/.well-known/est/"
+const rp__api_route *rp__api_est_routes(size_t *n);
+/* As rp__api_route_find(), in the EST table. */
+int rp__api_est_route_find(rp__api_method m, const char *path, size_t len, rp__api_match *out);
+
+/* Serves a request whose path starts with RP__API_EST_PREFIX: text errors, RFC 7030 bodies. */
+void rp__api_est_serve(rp__api_req *r, const struct mg_request_info *ri);
+
 /* Roles: store <-> auth. */
 rp_role rp__api_role_from_store(int store_role);
 int rp__api_role_to_store(rp_role role);
@@ -465,6 +579,13 @@ void rp__api_h_token_create(rp__api_req *r);
 void rp__api_h_token_revoke(rp__api_req *r);
 void rp__api_h_settings(rp__api_req *r);
 void rp__api_h_settings_patch(rp__api_req *r);
+void rp__api_h_enroll_tokens(rp__api_req *r);
+void rp__api_h_enroll_token_create(rp__api_req *r);
+void rp__api_h_enroll_token_revoke(rp__api_req *r);
+void rp__api_h_est_cacerts(rp__api_req *r);
+void rp__api_h_est_simpleenroll(rp__api_req *r);
+void rp__api_h_est_simplereenroll(rp__api_req *r);
+void rp__api_h_est_csrattrs(rp__api_req *r);
 
 /* civetweb_fix.c: repairs Debian's CivetWeb for OpenSSL 3 (see there). */
 rp_status rp__api_civetweb_tls_init(char *err, size_t err_cap);

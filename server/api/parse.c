@@ -25,9 +25,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/internal.h"
 #include "net/tls.h"
+#include "pki/pki.h"
 #include "rampart/mqtt.h"
 #include "util/alloc.h"
 
@@ -860,17 +862,11 @@ rp_status rp__api_login_body(const json_t *body, rp__api_login *out, char *why, 
 	return RP_OK;
 }
 
-rp_status rp__api_tags_body(const json_t *body, rp__api_tags *out, char *why, size_t why_cap)
+/* The array `tags` (may be NULL: refused) into out. */
+static rp_status parse_tags(const json_t *tags, rp__api_tags *out, char *why, size_t why_cap)
 {
-	static const char *const allowed[] = {"tags", NULL};
-	const json_t *tags;
 	char qt[160];
 
-	memset(out, 0, sizeof(*out));
-	if (rp__api_json_only(body, allowed, why, why_cap) != RP_OK) {
-		return RP_E_MALFORMED;
-	}
-	tags = json_object_get(body, "tags");
 	if (tags == NULL || !json_is_array(tags) || json_array_size(tags) > RP_LIMIT_STORE_TAGS) {
 		say(why, why_cap, "field 'tags' must be an array of at most %u tags",
 		    RP_LIMIT_STORE_TAGS);
@@ -897,6 +893,17 @@ rp_status rp__api_tags_body(const json_t *body, rp__api_tags *out, char *why, si
 		out->tag[out->n++] = s;
 	}
 	return RP_OK;
+}
+
+rp_status rp__api_tags_body(const json_t *body, rp__api_tags *out, char *why, size_t why_cap)
+{
+	static const char *const allowed[] = {"tags", NULL};
+
+	memset(out, 0, sizeof(*out));
+	if (rp__api_json_only(body, allowed, why, why_cap) != RP_OK) {
+		return RP_E_MALFORMED;
+	}
+	return parse_tags(json_object_get(body, "tags"), out, why, why_cap);
 }
 
 rp_status rp__api_command_body(const json_t *body, rp__api_command *out, char *why, size_t why_cap)
@@ -977,4 +984,183 @@ rp_status rp__api_cmd_result_parse(const uint8_t *payload, size_t len, rp__api_c
 out:
 	json_decref(j);
 	return st;
+}
+
+/* ------------------------------------------------------------------------
+ * Enrollment (EST): tokens' bodies, Basic credentials, media types
+ * ------------------------------------------------------------------------ */
+
+/* [A-Za-z0-9._-], the first a letter or digit: what every device id starts with. */
+static int id_prefix_ok(const char *s, size_t len)
+{
+	if (len == 0 || len >= RP_LIMIT_PKI_DEVICE_ID_LEN || !isalnum((unsigned char)s[0])) {
+		return 0;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (!word_char(s[i], "._-")) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+rp_status rp__api_enroll_token_body(const json_t *body, rp__api_enroll_req *out, char *why,
+				    size_t why_cap)
+{
+	static const char *const allowed[] = {"device", "device_prefix", "uses", "lifetime_s",
+					      "model",  "tags",          NULL};
+	const char *why_id = NULL, *dev, *pre;
+	size_t dev_len, pre_len;
+	rp_status a, b;
+	const json_t *tags;
+
+	memset(out, 0, sizeof(*out));
+	out->uses = 1;
+	out->lifetime_s = RP_DEFAULT_EST_TOKEN_LIFETIME_S;
+	if (rp__api_json_only(body, allowed, why, why_cap) != RP_OK) {
+		return RP_E_MALFORMED;
+	}
+	a = rp__api_json_str(body, "device", 0, 1, RP_LIMIT_PKI_DEVICE_ID_LEN, &dev, &dev_len, why,
+			     why_cap);
+	b = rp__api_json_str(body, "device_prefix", 0, 1, RP_LIMIT_PKI_DEVICE_ID_LEN - 1u, &pre,
+			     &pre_len, why, why_cap);
+	if (a == RP_E_MALFORMED || b == RP_E_MALFORMED) {
+		return RP_E_MALFORMED;
+	}
+	if ((a == RP_OK) == (b == RP_OK)) {
+		say(why, why_cap, "give exactly one of 'device' and 'device_prefix'");
+		return RP_E_MALFORMED;
+	}
+	if (a == RP_OK) {
+		if (!rp_pki_device_id_valid(dev, dev_len, &why_id)) {
+			say(why, why_cap, "field 'device' is not a device id: %s", why_id);
+			return RP_E_MALFORMED;
+		}
+		out->device = dev;
+		out->device_len = dev_len;
+	} else {
+		if (!id_prefix_ok(pre, pre_len)) {
+			say(why, why_cap,
+			    "field 'device_prefix' must be 1 to %u of A-Z a-z 0-9 . _ -, starting "
+			    "with a letter or digit",
+			    RP_LIMIT_PKI_DEVICE_ID_LEN - 1u);
+			return RP_E_MALFORMED;
+		}
+		out->device = pre;
+		out->device_len = pre_len;
+		out->prefix = 1;
+	}
+	if (rp__api_json_int(body, "uses", 0, 1, RP_LIMIT_EST_TOKEN_USES, &out->uses, why,
+			     why_cap) == RP_E_MALFORMED ||
+	    rp__api_json_int(body, "lifetime_s", 0, RP_LIMIT_EST_TOKEN_LIFETIME_MIN_S,
+			     RP_LIMIT_EST_TOKEN_LIFETIME_S, &out->lifetime_s, why,
+			     why_cap) == RP_E_MALFORMED ||
+	    rp__api_json_str(body, "model", 0, 1, RP_LIMIT_STORE_TEXT_LEN, &out->model,
+			     &out->model_len, why, why_cap) == RP_E_MALFORMED) {
+		return RP_E_MALFORMED;
+	}
+	if (out->model != NULL &&
+	    rp__api_check_text(out->model, out->model_len, RP_LIMIT_STORE_TEXT_LEN) != RP_OK) {
+		say(why, why_cap, "field 'model' must be text without control characters");
+		return RP_E_MALFORMED;
+	}
+	tags = json_object_get(body, "tags");
+	if (tags != NULL && parse_tags(tags, &out->tags, why, why_cap) != RP_OK) {
+		return RP_E_MALFORMED;
+	}
+	return RP_OK;
+}
+
+int rp__api_enroll_binds(const char *device, int prefix, const char *id, size_t id_len)
+{
+	size_t n;
+
+	if (device == NULL || id == NULL) {
+		return 0;
+	}
+	n = strlen(device);
+	if (prefix) {
+		return n > 0 && id_len >= n && memcmp(id, device, n) == 0;
+	}
+	return id_len == n && memcmp(id, device, n) == 0;
+}
+
+/* Printable ASCII (0x21 .. 0x7E), and no ':' when colon is 0. */
+static int basic_part_ok(const char *s, size_t len, int colon)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x21 || c > 0x7e || (!colon && c == ':')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+rp_status rp__api_basic_parse(const char *hdr, size_t len, char *user, size_t ucap, char *pass,
+			      size_t pcap)
+{
+	uint8_t raw[RP__API_BASIC_RAW];
+	const char *b64, *colon;
+	size_t n = 0, b64_len, pad = 0, ul, pl;
+	rp_status st = RP_E_MALFORMED;
+
+	if (hdr == NULL || user == NULL || pass == NULL || ucap == 0 || pcap == 0) {
+		return RP_E_MALFORMED;
+	}
+	user[0] = '\0';
+	pass[0] = '\0';
+	/* "Basic" in any case, one space, then base64 and nothing else. */
+	if (len < 6 || strncasecmp(hdr, "Basic ", 6) != 0) {
+		return RP_E_MALFORMED;
+	}
+	b64 = hdr + 6;
+	b64_len = len - 6u;
+	/* Padded base64 (RFC 7617 uses RFC 4648 section 4): length a multiple of 4. */
+	if (b64_len == 0 || b64_len % 4u != 0 || b64_len > RP_B64_LEN(sizeof(raw)) + 3u) {
+		return RP_E_MALFORMED;
+	}
+	while (pad < 2u && b64[b64_len - 1u - pad] == '=') {
+		pad++;
+	}
+	/* The strict decoder refuses '=' anywhere else and non-zero trailing bits. */
+	if (rp_secret_b64_decode(RP_B64_STD, (const uint8_t *)b64, b64_len - pad, raw, sizeof(raw),
+				 &n) != RP_OK) {
+		goto out;
+	}
+	colon = memchr(raw, ':', n);
+	if (colon == NULL) {
+		goto out;
+	}
+	ul = (size_t)(colon - (const char *)raw);
+	pl = n - ul - 1u;
+	if (ul >= ucap || pl >= pcap || pl == 0 || !basic_part_ok((const char *)raw, ul, 0) ||
+	    !basic_part_ok(colon + 1, pl, 1)) {
+		goto out;
+	}
+	memcpy(user, raw, ul);
+	user[ul] = '\0';
+	memcpy(pass, colon + 1, pl);
+	pass[pl] = '\0';
+	st = RP_OK;
+out:
+	rp_wipe(raw, sizeof(raw));
+	return st;
+}
+
+int rp__api_is_pkcs10_type(const char *ct)
+{
+	static const char t[] = "application/pkcs10";
+	size_t n = sizeof(t) - 1u;
+
+	if (ct == NULL || strncasecmp(ct, t, n) != 0) {
+		return 0;
+	}
+	ct += n;
+	while (*ct == ' ' || *ct == '\t') {
+		ct++;
+	}
+	/* Parameters (none is defined for application/pkcs10) are ignored. */
+	return *ct == '\0' || *ct == ';';
 }

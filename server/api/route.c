@@ -7,8 +7,10 @@
  *   the query parameters each route accepts. docs/api.yaml describes the
  *   same routes; tests/integration/test_api.py (group Spec) compares the
  *   two both ways, parameters and permissions included.
- * - Lookup walks the table (30 rows) segment by segment; no allocation, no
- *   regex. A path that matches a pattern for another method is 405 with
+ * - Lookup walks the table (32 rows) segment by segment; no allocation, no
+ *   regex. The EST routes (RFC 7030, under /.well-known/est/) are a second
+ *   table with its own pipeline (h_est.c); `--routes` and docs/api.yaml
+ *   list both. A path that matches a pattern for another method is 405 with
  *   the methods it has; anything else is 404.
  * - Default deny: rp__api_authorize() allows a non-public route only when
  *   rp_role_allows(role, perm) says so; a route with a permission outside
@@ -189,7 +191,43 @@ static const rp__api_route routes[] = {
 	 "Server settings"},
 	{PATCH, V1 "/settings", RP_PERM_SETTINGS_WRITE, RP__API_F_BODY, NULL,
 	 rp__api_h_settings_patch, "Change settings (TOTP for everyone)"},
+
+	/* Enrollment tokens (EST, docs/est.md) */
+	{GET, V1 "/enrollment-tokens", RP_PERM_DEVICE_READ, 0, q_page, rp__api_h_enroll_tokens,
+	 "List enrollment tokens"},
+	{POST, V1 "/enrollment-tokens", RP_PERM_DEVICE_ADMIN, RP__API_F_BODY, NULL,
+	 rp__api_h_enroll_token_create, "Create an enrollment token (shown once)"},
+	{DELETE, V1 "/enrollment-tokens/{token}", RP_PERM_DEVICE_ADMIN, 0, NULL,
+	 rp__api_h_enroll_token_revoke, "Revoke an enrollment token"},
 };
+
+/*
+ * EST (RFC 7030), served by h_est.c through its own pipeline: no session or
+ * bearer token (a device authenticates with an enrollment token or a TLS
+ * client certificate, checked by the handler), RFC 7030 media types, text
+ * errors. PUBLIC in the sense of the REST API's authorization.
+ */
+#define EST   "/.well-known/est"
+#define EST_F (RP__API_F_PUBLIC | RP__API_F_EST)
+
+static const rp__api_route est_routes[] = {
+	{GET, EST "/cacerts", RP_PERM_COUNT_, EST_F, NULL, rp__api_h_est_cacerts,
+	 "EST: the CA certificates devices trust (PKCS#7)"},
+	{POST, EST "/simpleenroll", RP_PERM_COUNT_, EST_F | RP__API_F_BODY, NULL,
+	 rp__api_h_est_simpleenroll, "EST: enroll (token or factory certificate)"},
+	{POST, EST "/simplereenroll", RP_PERM_COUNT_, EST_F | RP__API_F_BODY, NULL,
+	 rp__api_h_est_simplereenroll, "EST: renew with the current certificate"},
+	{GET, EST "/csrattrs", RP_PERM_COUNT_, EST_F, NULL, rp__api_h_est_csrattrs,
+	 "EST: what a CSR must hold"},
+};
+
+const rp__api_route *rp__api_est_routes(size_t *n)
+{
+	if (n != NULL) {
+		*n = sizeof(est_routes) / sizeof(est_routes[0]);
+	}
+	return est_routes;
+}
 
 const rp__api_route *rp__api_routes(size_t *n)
 {
@@ -275,7 +313,8 @@ static int match(const char *pattern, const char *path, size_t len, rp__api_matc
 	return 1;
 }
 
-int rp__api_route_find(rp__api_method m, const char *path, size_t len, rp__api_match *out)
+static int find_in(const rp__api_route *table, size_t n, rp__api_method m, const char *path,
+		   size_t len, rp__api_match *out)
 {
 	rp__api_match tmp;
 	unsigned allow = 0;
@@ -284,23 +323,33 @@ int rp__api_route_find(rp__api_method m, const char *path, size_t len, rp__api_m
 	if (path == NULL) {
 		return 404;
 	}
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		memset(&tmp, 0, sizeof(tmp));
-		if (!match(routes[i].path, path, len, &tmp)) {
+		if (!match(table[i].path, path, len, &tmp)) {
 			continue;
 		}
-		if (routes[i].method == m) {
+		if (table[i].method == m) {
 			*out = tmp;
-			out->route = &routes[i];
+			out->route = &table[i];
 			return 200;
 		}
-		allow |= 1u << routes[i].method;
+		allow |= 1u << table[i].method;
 	}
 	if (allow != 0) {
 		out->allow = allow;
 		return 405;
 	}
 	return 404;
+}
+
+int rp__api_route_find(rp__api_method m, const char *path, size_t len, rp__api_match *out)
+{
+	return find_in(routes, sizeof(routes) / sizeof(routes[0]), m, path, len, out);
+}
+
+int rp__api_est_route_find(rp__api_method m, const char *path, size_t len, rp__api_match *out)
+{
+	return find_in(est_routes, sizeof(est_routes) / sizeof(est_routes[0]), m, path, len, out);
 }
 
 /* ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ static const char *const token_prefix[] = {
 	[RP_TOKEN_API] = "rpt_",
 	[RP_TOKEN_SESSION] = "rps_",
 	[RP_TOKEN_CSRF] = "rpc_",
+	[RP_TOKEN_ENROLL] = "rpe_",
 };
 
 rp_status rp_secret_random(void *out, size_t n)
@@ -297,7 +298,8 @@ void rp_secret_hex(const uint8_t digest[RP_SHA256_LEN], char out[RP_SHA256_HEX_L
 
 static int kind_known(rp_token_kind kind)
 {
-	return kind == RP_TOKEN_API || kind == RP_TOKEN_SESSION || kind == RP_TOKEN_CSRF;
+	return kind == RP_TOKEN_API || kind == RP_TOKEN_SESSION || kind == RP_TOKEN_CSRF ||
+	       kind == RP_TOKEN_ENROLL;
 }
 
 rp_status rp_token_new(rp_token_kind kind, rp_token *out)
@@ -333,12 +335,12 @@ rp_status rp_token_parse(const uint8_t *buf, size_t len, rp_token_kind *kind)
 	if (buf == NULL || len != RP_TOKEN_LEN) {
 		return RP_E_MALFORMED;
 	}
-	for (k = RP_TOKEN_API; k <= RP_TOKEN_CSRF; k++) {
+	for (k = RP_TOKEN_API; k <= RP_TOKEN_ENROLL; k++) {
 		if (memcmp(buf, token_prefix[k], RP_TOKEN_PREFIX_LEN) == 0) {
 			break;
 		}
 	}
-	if (k > RP_TOKEN_CSRF) {
+	if (k > RP_TOKEN_ENROLL) {
 		return RP_E_MALFORMED;
 	}
 	/* The decoder checks alphabet and canonical trailing bits. */

@@ -23,9 +23,10 @@
  * Tokens
  * - A token is a fixed prefix naming its kind and 43 base64url characters
  *   of 32 random bytes: "rpt_" API token, "rps_" web session, "rpc_" CSRF
- *   token (47 characters in all). The prefix lets secret scanners find a
- *   leaked token and keeps a session cookie from being accepted as an API
- *   token (each kind is hashed with its prefix).
+ *   token, "rpe_" enrollment token of a device (47 characters in all).
+ *   The prefix lets secret scanners find a leaked token and keeps a
+ *   session cookie from being accepted as an API token (each kind is
+ *   hashed with its prefix).
  * - The server stores only SHA-256 of the token text. A fast hash is
  *   enough here and wrong for passwords: a token holds 256 random bits, so
  *   an attacker with the stored hashes would need about 2^255 guesses per
@@ -126,6 +127,7 @@ typedef enum rp_token_kind {
 	RP_TOKEN_API = 1, /* "rpt_": automation, Authorization: Bearer */
 	RP_TOKEN_SESSION, /* "rps_": the web session cookie */
 	RP_TOKEN_CSRF,    /* "rpc_": the synchronizer token of a session */
+	RP_TOKEN_ENROLL,  /* "rpe_": a device's one-time enrollment token (EST) */
 } rp_token_kind;
 
 #define RP_TOKEN_PREFIX_LEN 4u

@@ -57,7 +57,8 @@ enum kind {
 	K_LISTENER_TLS,
 	K_LISTENER_PLAIN,
 	K_STORE, /* sqlite:PATH, postgresql://... */
-	K_HTTPS  /* an address and port, or off */
+	K_HTTPS, /* an address and port, or off */
+	K_FLEET  /* a fleet name: a-z 0-9 -, 1 .. RP_LIMIT_PKI_FLEET_NAME_LEN */
 };
 
 enum key_id {
@@ -80,6 +81,13 @@ enum key_id {
 	KEY_API_THREADS,
 	KEY_API_SESSION_LIFETIME,
 	KEY_API_TOKEN_LIFETIME_MAX,
+	KEY_PKI_ISSUING_CERT,
+	KEY_PKI_ISSUING_KEY,
+	KEY_PKI_ISSUING_KEY_PASS,
+	KEY_PKI_ROOT_CERT,
+	KEY_PKI_FLEET,
+	KEY_PKI_DEVICE_VALIDITY,
+	KEY_EST_MANUFACTURER_CA,
 	KEY_MAX_PACKET,
 	KEY_MAX_PACKET_PREAUTH,
 	KEY_MAX_TOPIC_LEN,
@@ -146,6 +154,17 @@ static const struct key keys[KEY_COUNT_] = {
 	[KEY_API_TOKEN_LIFETIME_MAX] = {"api.token_lifetime_max", K_DURATION_S,
 					OFF(api_token_lifetime_max_s), SEC(3600),
 					SEC(RP_LIMIT_API_TOKEN_LIFETIME_S)},
+	[KEY_PKI_ISSUING_CERT] = {"pki.issuing_cert", K_PATH, OFF(pki_issuing_cert), 0, 0},
+	[KEY_PKI_ISSUING_KEY] = {"pki.issuing_key", K_PATH, OFF(pki_issuing_key), 0, 0},
+	[KEY_PKI_ISSUING_KEY_PASS] = {"pki.issuing_key_pass", K_PATH, OFF(pki_issuing_key_pass), 0,
+				      0},
+	[KEY_PKI_ROOT_CERT] = {"pki.root_cert", K_PATH, OFF(pki_root_cert), 0, 0},
+	[KEY_PKI_FLEET] = {"pki.fleet", K_FLEET, OFF(pki_fleet), 0, 0},
+	[KEY_PKI_DEVICE_VALIDITY] = {"pki.device_validity", K_DURATION_S,
+				     OFF(pki_device_validity_s),
+				     SEC(RP_LIMIT_PKI_DEVICE_VALIDITY_MIN_S),
+				     SEC(RP_LIMIT_PKI_DEVICE_VALIDITY_S)},
+	[KEY_EST_MANUFACTURER_CA] = {"est.manufacturer_ca", K_PATH, OFF(est_manufacturer_ca), 0, 0},
 	[KEY_MAX_PACKET] = {"limit.max_packet", K_SIZE, LOFF(max_packet), 128,
 			    RP_LIMIT_MQTT_PACKET},
 	[KEY_MAX_PACKET_PREAUTH] = {"limit.max_packet_preauth", K_SIZE, LOFF(max_packet_preauth),
@@ -604,6 +623,35 @@ static void set_tls_version(struct ps *ps, enum key_id id, const char *val)
 	}
 }
 
+/*
+ * pki.fleet: the rules of rp_pki_fleet_name_valid() (server/pki), written
+ * out here so the parser stays free of OpenSSL: 1 to
+ * RP_LIMIT_PKI_FLEET_NAME_LEN of a-z 0-9 -, the first a letter or digit
+ * (the name is a field of a URN: urn:rampart:fleet:NAME:device:ID).
+ */
+static void set_fleet(struct ps *ps, enum key_id id, const char *val)
+{
+	size_t n = strlen(val);
+	char q[QUOTE_BUF];
+	int ok = n >= 1u && n <= RP_LIMIT_PKI_FLEET_NAME_LEN && val[0] != '-';
+
+	for (size_t i = 0; ok && i < n; i++) {
+		char ch = val[i];
+
+		ok = (ch >= 'a' && ch <= 'z') || is_digit(ch) || ch == '-';
+	}
+	if (!ok) {
+		quote(q, val, n);
+		say(ps, ps->line,
+		    "%s: '%s' is not a fleet name (1 to %u of a-z 0-9 -, starting with a letter "
+		    "or digit)",
+		    keys[id].name, q, RP_LIMIT_PKI_FLEET_NAME_LEN);
+		ps->bad[id] = 1;
+		return;
+	}
+	memcpy((char *)ps->c + keys[id].off, val, n + 1u);
+}
+
 /* ------------------------------------------------------------------------
  * Listeners
  * ------------------------------------------------------------------------ */
@@ -834,6 +882,9 @@ static void parse_line(struct ps *ps, const char *s, size_t n)
 	case K_HTTPS:
 		set_https(ps, id, val);
 		break;
+	case K_FLEET:
+		set_fleet(ps, id, val);
+		break;
 	case K_BOOL:
 		set_bool(ps, id, val);
 		break;
@@ -894,6 +945,42 @@ static void check_pairs(struct ps *ps)
 		    "%s: %s is shorter than %s (%s); the handshake is part of the time to "
 		    "CONNECT",
 		    keys[KEY_CONNECT_TIMEOUT].name, a, keys[KEY_HANDSHAKE_TIMEOUT].name, b);
+	}
+}
+
+/*
+ * Enrollment: pki.issuing_cert turns it on, and then the key, its
+ * passphrase file and the root are needed; the other pki.* and est.* paths
+ * mean nothing without it (a half-configured issuing CA is a mistake worth
+ * stopping for, not a silent "enrollment off").
+ */
+static void check_pki(struct ps *ps)
+{
+	static const enum key_id needed[] = {KEY_PKI_ISSUING_KEY, KEY_PKI_ISSUING_KEY_PASS,
+					     KEY_PKI_ROOT_CERT};
+	static const enum key_id others[] = {KEY_PKI_ISSUING_KEY, KEY_PKI_ISSUING_KEY_PASS,
+					     KEY_PKI_ROOT_CERT, KEY_EST_MANUFACTURER_CA};
+	size_t i;
+
+	if (ps->bad[KEY_PKI_ISSUING_CERT]) {
+		return;
+	}
+	if (ps->set_at[KEY_PKI_ISSUING_CERT] != 0) {
+		for (i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+			if (ps->set_at[needed[i]] == 0) {
+				say(ps, ps->set_at[KEY_PKI_ISSUING_CERT],
+				    "%s: enrollment needs %s as well",
+				    keys[KEY_PKI_ISSUING_CERT].name, keys[needed[i]].name);
+			}
+		}
+		return;
+	}
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		if (ps->set_at[others[i]] != 0 && !ps->bad[others[i]]) {
+			say(ps, ps->set_at[others[i]],
+			    "%s: set without %s (enrollment is off without the issuing CA)",
+			    keys[others[i]].name, keys[KEY_PKI_ISSUING_CERT].name);
+		}
 	}
 }
 
@@ -960,6 +1047,7 @@ static rp_status parse(rp_config *c, const char *name, const char *buf, size_t l
 		parse_line(&ps, s, n);
 	}
 	check_pairs(&ps);
+	check_pki(&ps);
 	merge_listeners(&ps);
 	return ps.errors == 0 ? RP_OK : RP_E_CONFIG;
 }
@@ -999,6 +1087,8 @@ void rp_config_defaults(rp_config *c)
 	c->api_threads = RP_DEFAULT_API_THREADS;
 	c->api_session_lifetime_s = RP_DEFAULT_SESSION_LIFETIME_S;
 	c->api_token_lifetime_max_s = RP_LIMIT_API_TOKEN_LIFETIME_S;
+	(void)snprintf(c->pki_fleet, sizeof(c->pki_fleet), "%s", "rampart");
+	c->pki_device_validity_s = RP_DEFAULT_PKI_DEVICE_VALIDITY_S;
 
 	l = &c->limit;
 	l->max_packet = RP_DEFAULT_MQTT_PACKET;

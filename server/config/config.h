@@ -32,12 +32,13 @@
  *   1048576 (include/rampart/limits.h)".
  * - Values quoted in messages are cut to 64 bytes, and every byte outside
  *   printable ASCII is written as \xNN, so a message is safe for a
- *   terminal or a log line. The file holds no secrets (keys are paths).
+ *   terminal or a log line. The file holds no secrets (keys are paths;
+ *   the issuing key's passphrase is in a file of its own).
  *
  * Conventions
  * - rp_config is a plain value with fixed-size fields: nothing is
  *   allocated, nothing needs freeing, and a copy is a complete copy.
- *   It is about 26 KB: keep it static or on the heap in long-lived code.
+ *   It is about 50 KB: keep it static or on the heap in long-lived code.
  * - Parsing starts from the defaults, so the result depends on the file
  *   alone. On RP_E_CONFIG the contents of *c are unspecified and MUST NOT
  *   be used (reload: parse into a new rp_config, swap on RP_OK).
@@ -154,6 +155,25 @@ typedef struct rp_config {
 	uint32_t api_threads;
 	uint32_t api_session_lifetime_s;
 	uint32_t api_token_lifetime_max_s;
+
+	/*
+	 * Enrollment (EST, docs/est.md): the issuing CA that signs device
+	 * certificates. pki_issuing_cert "" = enrollment off (the EST routes
+	 * answer 503); once it is set, pki_issuing_key, pki_issuing_key_pass
+	 * (a file holding the key's passphrase) and pki_root_cert (what
+	 * /cacerts serves as the devices' trust anchor) are required.
+	 */
+	char pki_issuing_cert[RP_LIMIT_CONFIG_PATH_LEN];
+	char pki_issuing_key[RP_LIMIT_CONFIG_PATH_LEN];
+	char pki_issuing_key_pass[RP_LIMIT_CONFIG_PATH_LEN];
+	char pki_root_cert[RP_LIMIT_CONFIG_PATH_LEN];
+	/* The fleet's name in device SAN URIs: 1 .. RP_LIMIT_PKI_FLEET_NAME_LEN of
+	 * a-z 0-9 -, the first a letter or digit; default "rampart". */
+	char pki_fleet[RP_LIMIT_PKI_FLEET_NAME_LEN + 1u];
+	uint32_t pki_device_validity_s; /* device certificates' lifetime */
+	/* PEM bundle of manufacturer CAs whose factory certificates may
+	 * enroll (TLS client certificate on simpleenroll); "" = none. */
+	char est_manufacturer_ca[RP_LIMIT_CONFIG_PATH_LEN];
 
 	rp_config_limits limit;
 } rp_config;

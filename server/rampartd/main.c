@@ -370,11 +370,13 @@ static int start_api(app *a)
 {
 	rp_api_opts ao;
 	uint8_t key[32];
-	char err[256];
+	char err[1024];
 	rp_status st;
 
 	if (!a->cfg.https_on) {
-		rp_log(RP_LOG_INFO, "rampartd", "REST API off (listener.https off)");
+		rp_log(RP_LOG_INFO, "rampartd", "REST API off (listener.https off)%s",
+		       a->cfg.pki_issuing_cert[0] != '\0' ? "; enrollment (EST) is off with it"
+							  : "");
 		return 1;
 	}
 	if (!api_secret_key(a, key)) {
@@ -395,6 +397,14 @@ static int start_api(app *a)
 	ao.secret_key = key;
 	ao.publish = api_publish;
 	ao.publish_ctx = a;
+	/* Enrollment (EST): rp_api_start() loads the issuing CA once ("" = off). */
+	ao.est_issuing_cert = a->cfg.pki_issuing_cert;
+	ao.est_issuing_key = a->cfg.pki_issuing_key;
+	ao.est_issuing_key_pass = a->cfg.pki_issuing_key_pass;
+	ao.est_root_cert = a->cfg.pki_root_cert;
+	ao.est_manufacturer_ca = a->cfg.est_manufacturer_ca;
+	ao.est_fleet = a->cfg.pki_fleet;
+	ao.est_device_validity_s = a->cfg.pki_device_validity_s;
 	st = rp_api_start(&ao, a->store, &a->api, err, sizeof(err));
 	rp_wipe(key, sizeof(key)); /* rp_api_start() copied it */
 	if (st != RP_OK) {

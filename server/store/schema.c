@@ -176,6 +176,29 @@ static const char *const v1_pg[] = {
 	"FOR EACH STATEMENT EXECUTE PROCEDURE rp_audit_append_only()",
 };
 
+/*
+ * Version 2: enrollment tokens (EST, docs/est.md). Tags are one text
+ * column joined by ',' (a tag holds no ','); uses never passes max_uses,
+ * in the database too.
+ */
+#define SCHEMA_V2(KEY)                                                                             \
+	"CREATE TABLE enroll_tokens ("                                                             \
+	"id " KEY " PRIMARY KEY,"                                                                  \
+	"token_hash TEXT NOT NULL UNIQUE,"                                                         \
+	"device " KEY " NOT NULL,"                                                                 \
+	"prefix SMALLINT NOT NULL CHECK (prefix IN (0, 1)),"                                       \
+	"max_uses BIGINT NOT NULL CHECK (max_uses >= 1),"                                          \
+	"uses BIGINT NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses),"                   \
+	"model TEXT NOT NULL DEFAULT '',"                                                          \
+	"tags TEXT NOT NULL DEFAULT '',"                                                           \
+	"created_by TEXT NOT NULL,"                                                                \
+	"created_ms BIGINT NOT NULL,"                                                              \
+	"expires_ms BIGINT NOT NULL,"                                                              \
+	"revoked_ms BIGINT NOT NULL DEFAULT 0)"
+
+static const char *const v2_sqlite[] = {SCHEMA_V2("TEXT")};
+static const char *const v2_pg[] = {SCHEMA_V2("TEXT COLLATE \"C\"")};
+
 typedef struct migration {
 	int64_t version;
 	const char *const *sqlite;
@@ -188,6 +211,7 @@ typedef struct migration {
 
 static const migration migrations[] = {
 	{1, v1_sqlite, COUNT(v1_sqlite), v1_pg, COUNT(v1_pg)},
+	{2, v2_sqlite, COUNT(v2_sqlite), v2_pg, COUNT(v2_pg)},
 };
 
 int64_t rp_store_code_version(void)

@@ -609,6 +609,95 @@ rp_status rp_store_websession_expire(rp_store *st, int64_t now_ms, uint64_t *del
 				     rp_store_done_fn done, void *ctx);
 
 /* ------------------------------------------------------------------------
+ * Enrollment: one-time tokens and enrollments (EST, docs/est.md)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * A device enrollment token. Only the hash of the token's text is kept;
+ * the token binds one device id, or (prefix 1) every device id that
+ * starts with `device`, for max_uses enrollments before expires_ms.
+ */
+typedef struct rp_store_enroll_token {
+	const char *id;          /* public id made by the caller, 1 .. RP_LIMIT_STORE_ID_LEN */
+	const char *token_hash;  /* SHA-256 of the token, 64 lowercase hex digits; unique */
+	const char *device;      /* a device id, or a prefix of ids (prefix 1) */
+	int prefix;              /* 0: device is the id; 1: a prefix */
+	int64_t max_uses;        /* 1 .. RP_LIMIT_EST_TOKEN_USES */
+	int64_t uses;            /* enrollments made with it; ignored by create (0) */
+	const char *model;       /* what enrolled devices get as model; "" none */
+	const char *const *tags; /* what they get as tags (device tag rules), ntags of them */
+	size_t ntags;            /* at most RP_LIMIT_STORE_TAGS */
+	const char *created_by;  /* the operator who made it (not checked: audit only) */
+	int64_t created_ms;
+	int64_t expires_ms;
+	int64_t revoked_ms; /* 0 while valid; ignored by create */
+} rp_store_enroll_token;
+
+/* RP_E_EXISTS (id or hash). */
+rp_status rp_store_enroll_token_create(rp_store *st, const rp_store_enroll_token *t,
+				       rp_store_done_fn done, void *ctx);
+
+/*
+ * The token whose hash is token_hash, whatever its state (the caller
+ * checks uses, expiry and revocation; rp_store_enroll() checks them again
+ * in its transaction). RP_E_NOT_FOUND.
+ */
+rp_status rp_store_enroll_token_get_by_hash(rp_store *st, const char *token_hash,
+					    rp_store_enroll_token **out, rp_store_done_fn done,
+					    void *ctx);
+
+/* Tokens by id, after after_id (NULL: first page). */
+rp_status rp_store_enroll_token_list(rp_store *st, const char *after_id, size_t limit,
+				     rp_store_enroll_token **out, size_t *n, rp_store_done_fn done,
+				     void *ctx);
+
+/* Revokes at time_ms (a revoked token keeps its first time). RP_E_NOT_FOUND. */
+rp_status rp_store_enroll_token_revoke(rp_store *st, const char *id, int64_t time_ms,
+				       rp_store_done_fn done, void *ctx);
+
+/* One enrollment (simpleenroll) or renewal (simplereenroll). */
+typedef struct rp_store_enrollment {
+	const char *device_id;
+	/* The token that authenticated it (its hash), or NULL (a factory
+	 * certificate, a renewal). */
+	const char *token_hash;
+	/* A renewal: the serial of the certificate that authenticated it, or
+	 * NULL. */
+	const char *renew_serial;
+	/* The device's model after enrollment; NULL leaves it (a new device
+	 * gets ""). */
+	const char *model;
+	/* set_tags 1: the device's tags become tags[0 .. ntags) (device tag rules). */
+	int set_tags;
+	const char *const *tags;
+	size_t ntags;
+	/* The certificate issued: serial, fingerprint, not_after_ms (device_id
+	 * and status are ignored). */
+	rp_store_cert cert;
+	int64_t now_ms;
+} rp_store_enrollment;
+
+/*
+ * Records an enrollment in ONE transaction, every check before anything is
+ * written:
+ *  1. the device, if it exists, is neither revoked nor decommissioned
+ *     (else RP_E_STATE);
+ *  2. renew_serial, if set, names a valid (not revoked) certificate of this
+ *     device (else RP_E_DENIED);
+ *  3. token_hash, if set, names a token that is not revoked, not expired
+ *     at now_ms and has uses left; its use is counted here, atomically
+ *     (compare-and-set: two enrollments racing for the last use cannot
+ *     both pass; the loser gets RP_E_DENIED);
+ *  4. the device is created (status active, created now_ms) or kept (its
+ *     status stays: a quarantined device stays quarantined); model and
+ *     tags are set as asked;
+ *  5. the certificate is added (valid).
+ * Returns RP_OK; RP_E_STATE; RP_E_DENIED; RP_E_EXISTS (the serial).
+ */
+rp_status rp_store_enroll(rp_store *st, const rp_store_enrollment *e, rp_store_done_fn done,
+			  void *ctx);
+
+/* ------------------------------------------------------------------------
  * Audit log: append-only, hash chained (docs/store.md, "Audit chain")
  * ------------------------------------------------------------------------ */
 

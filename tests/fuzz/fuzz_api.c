@@ -12,6 +12,8 @@
  *   4  command result payload
  *   5  route lookup, method byte 1 % 6 (5: not a method)
  *   6  X-CSRF-Token and Origin / Host (split at the first NUL)
+ *   7  Authorization header of an EST request (HTTP Basic), and the
+ *      Content-Type check of a CSR
  *
  * Oracles (any failure aborts):
  * - Query: an accepted value is of its kind and in range: integers within
@@ -23,7 +25,11 @@
  * - JSON: an accepted body is an object; validators either accept with
  *   outputs that satisfy their documented rules, or give a reason.
  * - Routes: 200 gives a route of that method whose parameters point into
- *   the path; 405 names other methods only.
+ *   the path; 405 names other methods only. The same for the EST table.
+ * - Basic: accepted credentials are printable ASCII, the user without ':',
+ *   the password not empty, and re-encoding "user:password" gives the
+ *   input back (one spelling). An enrollment token body accepted names a
+ *   valid device id or prefix, uses and lifetime in range.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +38,7 @@
 
 #include "api/internal.h"
 #include "auth/secret.h"
+#include "pki/pki.h"
 #include "util/alloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -136,6 +143,7 @@ static void fuzz_json(const uint8_t *d, size_t n)
 	rp__api_login in;
 	rp__api_tags tags;
 	rp__api_command cmd;
+	rp__api_enroll_req er;
 	rp_status st;
 
 	if (rp__api_json_parse(d, n, &j, why, sizeof(why)) != RP_OK) {
@@ -169,6 +177,20 @@ static void fuzz_json(const uint8_t *d, size_t n)
 	} else {
 		CHECK(cmd.args == NULL);
 	}
+	if (rp__api_enroll_token_body(j, &er, why, sizeof(why)) == RP_OK) {
+		CHECK(er.device != NULL && er.device_len >= 1 &&
+		      er.device_len <= RP_LIMIT_PKI_DEVICE_ID_LEN);
+		CHECK(er.prefix || rp_pki_device_id_valid(er.device, er.device_len, NULL));
+		CHECK(rp__api_enroll_binds(er.device, er.prefix, er.device, er.device_len));
+		CHECK(er.uses >= 1 && er.uses <= (int64_t)RP_LIMIT_EST_TOKEN_USES);
+		CHECK(er.lifetime_s >= (int64_t)RP_LIMIT_EST_TOKEN_LIFETIME_MIN_S &&
+		      er.lifetime_s <= (int64_t)RP_LIMIT_EST_TOKEN_LIFETIME_S);
+		CHECK(er.model == NULL ||
+		      rp__api_check_text(er.model, er.model_len, RP_LIMIT_STORE_TEXT_LEN) == RP_OK);
+		CHECK(er.tags.n <= RP_LIMIT_STORE_TAGS);
+	} else {
+		CHECK(why[0] != '\0');
+	}
 	json_decref(j);
 }
 
@@ -185,7 +207,7 @@ static void fuzz_result(const uint8_t *d, size_t n)
 	}
 }
 
-static void fuzz_route(const uint8_t *d, size_t n)
+static void fuzz_route(const uint8_t *d, size_t n, int est)
 {
 	rp__api_match m;
 	rp__api_method meth;
@@ -195,7 +217,8 @@ static void fuzz_route(const uint8_t *d, size_t n)
 		return;
 	}
 	meth = (rp__api_method)(d[0] % 6u);
-	code = rp__api_route_find(meth, (const char *)d + 1, n - 1u, &m);
+	code = est ? rp__api_est_route_find(meth, (const char *)d + 1, n - 1u, &m)
+		   : rp__api_route_find(meth, (const char *)d + 1, n - 1u, &m);
 	if (code == 200) {
 		CHECK(m.route != NULL && m.route->method == meth);
 		for (size_t i = 0; i < m.nparams; i++) {
@@ -226,6 +249,37 @@ static void fuzz_csrf_origin(const char *s, size_t n)
 	}
 }
 
+static void fuzz_basic(const char *s, size_t n)
+{
+	char user[RP__API_BASIC_USER_CAP], pass[RP__API_BASIC_PASS_CAP];
+	char raw[RP__API_BASIC_USER_CAP + RP__API_BASIC_PASS_CAP + 1u];
+	char enc[RP_B64_LEN(sizeof(raw)) + 8u];
+	size_t ul, pl, el = 0;
+
+	(void)rp__api_is_pkcs10_type(s);
+	if (rp__api_basic_parse(s, n, user, sizeof(user), pass, sizeof(pass)) != RP_OK) {
+		return;
+	}
+	ul = strlen(user);
+	pl = strlen(pass);
+	CHECK(pl >= 1 && memchr(user, ':', ul) == NULL);
+	for (size_t i = 0; i < ul + pl; i++) {
+		unsigned char c = (unsigned char)(i < ul ? user[i] : pass[i - ul]);
+
+		CHECK(c >= 0x21 && c <= 0x7e);
+	}
+	/* One spelling: "Basic " (any case) + padded base64 of user:pass. */
+	memcpy(raw, user, ul);
+	raw[ul] = ':';
+	memcpy(raw + ul + 1u, pass, pl);
+	CHECK(rp_secret_b64_encode(RP_B64_STD, (const uint8_t *)raw, ul + 1u + pl, enc, sizeof(enc),
+				   &el) == RP_OK);
+	while (el % 4u != 0) {
+		enc[el++] = '=';
+	}
+	CHECK(n == 6u + el && memcmp(s + 6, enc, el) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text;
@@ -243,7 +297,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memcpy(text, d, n);
 	text[n] = '\0';
-	switch (data[0] % 7u) {
+	switch (data[0] % 8u) {
 	case 0:
 		fuzz_query(d, n);
 		break;
@@ -260,10 +314,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_result(d, n);
 		break;
 	case 5:
-		fuzz_route(d, n);
+		fuzz_route(d, n, 0);
+		fuzz_route(d, n, 1);
+		break;
+	case 6:
+		fuzz_csrf_origin(text, n);
 		break;
 	default:
-		fuzz_csrf_origin(text, n);
+		fuzz_basic(text, strlen(text));
 		break;
 	}
 	free(text);

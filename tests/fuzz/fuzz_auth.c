@@ -71,11 +71,13 @@ static void fuzz_token(const uint8_t *d, size_t n)
 		return;
 	}
 	CHECK(n == RP_TOKEN_LEN);
-	CHECK(k == RP_TOKEN_API || k == RP_TOKEN_SESSION || k == RP_TOKEN_CSRF);
+	CHECK(k == RP_TOKEN_API || k == RP_TOKEN_SESSION || k == RP_TOKEN_CSRF ||
+	      k == RP_TOKEN_ENROLL);
 	CHECK(memcmp(d,
 		     k == RP_TOKEN_API       ? "rpt_"
 		     : k == RP_TOKEN_SESSION ? "rps_"
-					     : "rpc_",
+		     : k == RP_TOKEN_CSRF    ? "rpc_"
+					     : "rpe_",
 		     4) == 0);
 	CHECK(rp_token_hash(d, n, k, h) == RP_OK);
 	CHECK(rp_token_check(d, n, k, h) == RP_OK);

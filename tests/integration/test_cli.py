@@ -259,10 +259,14 @@ class Init(CliTest):
         for line in ("data_dir %s" % f.data,
                      "tls.cert %s" % os.path.join(f.pki, "server.crt"),
                      "tls.key %s" % os.path.join(f.pki, "server.key"),
-                     "tls.ca %s" % os.path.join(f.pki, "fleet-ca.crt")):
+                     "tls.ca %s" % os.path.join(f.pki, "fleet-ca.crt"),
+                     "api.secret_key %s" % os.path.join(f.secrets, "api.key"),
+                     "pki.root_cert %s" % os.path.join(f.pki, "device-trust.crt"),
+                     "pki.issuing_cert %s" % os.path.join(f.pki, "issuing-ca.crt"),
+                     "pki.issuing_key %s" % os.path.join(f.pki, "issuing-ca.key"),
+                     "pki.issuing_key_pass %s" % os.path.join(f.secrets, "issuing-ca.pass")):
             self.assertIn(line + "\n", text)
-        self.assertRegex(text, r"(?m)^(# )?api\.secret_key %s$" %
-                         re.escape(os.path.join(f.secrets, "api.key")))
+        self.assertRegex(text, r"(?m)^pki\.fleet \S+$")
         self.assertNotIn("store ", text)  # the default store: nothing to write
 
     def test_certificates_verify(self):

@@ -10,17 +10,26 @@
  * certificate, a key others can read, a key that is not the
  * certificate's, options above their caps).
  *
- * With `--serve DIR` (the integration test): seeds a store in DIR with
+ * With `--serve DIR` (the integration tests test_api.py and test_est.py):
+ * makes a two-tier fleet PKI in DIR/pki with server/pki itself, as
+ * `rampart init` does (root CA, issuing CA with its key encrypted and the
+ * passphrase in a 0600 file, the server certificate for 127.0.0.1 and
+ * localhost issued by the issuing CA), and a manufacturer CA (maker-ca.crt,
+ * maker-ca.key) for factory certificates; seeds a store in DIR with
  * operators of every role (cheap Argon2 parameters), devices, telemetry,
- * alerts and API tokens, starts the API, and prints one JSON line on
- * stdout: port, CA file, passwords, tokens, the TOTP secret of "totp". It
- * then reads commands on stdin until EOF or "quit":
+ * alerts, API tokens and two enrollment tokens (one expired, one revoked);
+ * starts the API with enrollment (EST) on, and prints one JSON line on
+ * stdout: port, CA file (the root), passwords, tokens, the TOTP secret of
+ * "totp", the EST files. It then reads commands on stdin until EOF or
+ * "quit":
  *   result DEVICE NAME JSON   -> rp_api_command_result(); prints "result STATUS"
+ *   revoke SERIAL             -> rp_store_cert_revoke(); prints "revoke STATUS"
  * Published commands are appended to DIR/published.jsonl. It stops the
  * API and closes the store before exiting (so ASan sees every leak).
  *
- * `--routes` prints the route table as JSON lines (method, path,
- * permission, flags, query parameters) for the spec check.
+ * `--routes` prints the route tables (the REST API's, then EST's) as JSON
+ * lines (method, path, permission, flags, query parameters) for the spec
+ * check.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +38,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +55,7 @@
 #include "auth/password.h"
 #include "auth/secret.h"
 #include "auth/totp.h"
+#include "pki/pki.h"
 #include "store/store.h"
 #include "testpki.h"
 #include "util/alloc.h"
@@ -153,6 +164,48 @@ static int add_token(rp_store *st, const char *id, const char *owner, rp_store_r
 	return !revoke || check(rp_store_token_revoke(st, id, now_ms(), NULL, NULL), "revoke");
 }
 
+/* Enrollment tokens that cannot be made through the API: expired, revoked. */
+static int seed_enroll_tokens(rp_store *st, int64_t t0, json_t *out)
+{
+	static const struct {
+		const char *id, *name, *device;
+		int64_t expires;
+		int revoke;
+	} rows[] = {
+		{"000000000000000000000000000000e1", "expired", "dev-0100", -1000, 0},
+		{"000000000000000000000000000000e2", "revoked", "dev-0101", 3600000, 1},
+	};
+	char hash[RP_SHA256_HEX_LEN + 1u];
+	json_t *est = json_object();
+	rp_store_enroll_token t;
+	rp_token tok;
+	int ok = 1;
+
+	for (size_t i = 0; ok && i < sizeof(rows) / sizeof(rows[0]); i++) {
+		memset(&t, 0, sizeof(t));
+		ok = check(rp_token_new(RP_TOKEN_ENROLL, &tok), "enroll token") &&
+		     check(rp_token_hash_hex((const uint8_t *)tok.text, RP_TOKEN_LEN,
+					     RP_TOKEN_ENROLL, hash),
+			   "enroll token hash");
+		t.id = rows[i].id;
+		t.token_hash = hash;
+		t.device = rows[i].device;
+		t.max_uses = 1;
+		t.model = "";
+		t.created_by = "admin";
+		t.created_ms = t0 - 2000;
+		t.expires_ms = t0 + rows[i].expires;
+		ok = ok && check(rp_store_enroll_token_create(st, &t, NULL, NULL), rows[i].name) &&
+		     (!rows[i].revoke ||
+		      check(rp_store_enroll_token_revoke(st, t.id, t0 - 1000, NULL, NULL),
+			    "revoke"));
+		json_object_set_new(est, rows[i].name, json_string(tok.text));
+		rp_token_wipe(&tok);
+	}
+	json_object_set_new(out, "enroll_tokens", est);
+	return ok;
+}
+
 static int seed(rp_store *st, int64_t t0, const uint8_t *totp_key, json_t *out)
 {
 	static const struct {
@@ -215,6 +268,9 @@ static int seed(rp_store *st, int64_t t0, const uint8_t *totp_key, json_t *out)
 	json_object_set_new(tokens, "overreach", json_string(tok.text));
 	rp_token_wipe(&tok);
 	json_object_set_new(out, "tokens", tokens);
+	if (!seed_enroll_tokens(st, t0, out)) {
+		return 0;
+	}
 
 	/* 25 devices; dev-0001 has telemetry; dev-0003 quarantined, dev-0004 revoked. */
 	for (int i = 1; i <= 25; i++) {
@@ -316,10 +372,137 @@ static void command_result(rp_store *st, char *line)
 	fflush(stdout);
 }
 
+/* Writes certs[0 .. n) as PEM to path (mode 0644). */
+static int write_pem(const char *path, X509 *const *certs, size_t n)
+{
+	uint8_t buf[8192];
+	size_t len;
+	FILE *f = fopen(path, "w");
+	int ok = f != NULL;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		ok = rp_pki_cert_encode(certs[i], RP_PKI_PEM, buf, sizeof(buf), &len) == RP_OK &&
+		     fwrite(buf, 1, len, f) == len;
+	}
+	if (f != NULL && fclose(f) != 0) {
+		ok = 0;
+	}
+	if (!ok) {
+		fprintf(stderr, "test_api_http: cannot write %s\n", path);
+	}
+	return ok;
+}
+
+/* Writes the passphrase file: new, mode 0600. */
+static int write_secret(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int ok = fd >= 0 && write(fd, text, len) == (ssize_t)len;
+
+	if (fd >= 0 && close(fd) != 0) {
+		ok = 0;
+	}
+	return ok;
+}
+
+typedef struct est_files {
+	char root[600], issuing[600], issuing_key[600], pass[600], server[600], server_key[600];
+	char maker[600], maker_key[600];
+} est_files;
+
+/*
+ * The fleet PKI of --serve, made by server/pki as `rampart init` makes it,
+ * in DIR/pki: root.crt, issuing.crt, issuing.key (encrypted) and
+ * issuing.pass, server.crt (with the issuing CA) and server.key, and a
+ * manufacturer CA maker-ca.crt / maker-ca.key (testpki).
+ */
+static int make_est_pki(const char *dir, est_files *f)
+{
+	rp_pki_ca_profile rootp = {"Rampart fleet test root CA", "Rampart", 0};
+	rp_pki_ca_profile issp = {"Rampart fleet test issuing CA", "Rampart", 0};
+	const char *dns[] = {"localhost"};
+	const char *ip[] = {"127.0.0.1"};
+	rp_pki_server_profile sp = {NULL, dns, 1, ip, 1, 0};
+	testpki_spec ms = {.cn = "Acme Devices Manufacturing CA", .ca = 1};
+	testpki_id maker = {NULL, NULL};
+	EVP_PKEY *rk = NULL, *ik = NULL, *sk = NULL;
+	X509 *root = NULL, *iss = NULL, *srv = NULL, *chain[2];
+	rp_pki_signer *rs = NULL, *is = NULL;
+	char pki[512], pass[64];
+	uint8_t raw[32];
+	int64_t now = (int64_t)time(NULL);
+	const char *why = "";
+	int ok = 0;
+
+	if (strlen(dir) > 400) {
+		fprintf(stderr, "test_api_http: %s: too long\n", dir);
+		return 0;
+	}
+	snprintf(pki, sizeof(pki), "%s/pki", dir);
+	snprintf(f->root, sizeof(f->root), "%s/root.crt", pki);
+	snprintf(f->issuing, sizeof(f->issuing), "%s/issuing.crt", pki);
+	snprintf(f->issuing_key, sizeof(f->issuing_key), "%s/issuing.key", pki);
+	snprintf(f->pass, sizeof(f->pass), "%s/issuing.pass", pki);
+	snprintf(f->server, sizeof(f->server), "%s/server.crt", pki);
+	snprintf(f->server_key, sizeof(f->server_key), "%s/server.key", pki);
+	snprintf(f->maker, sizeof(f->maker), "%s/maker-ca.crt", pki);
+	snprintf(f->maker_key, sizeof(f->maker_key), "%s/maker-ca.key", pki);
+	if (mkdir(pki, 0700) != 0 || !check(rp_pki_key_generate(RP_PKI_EC_P256, &rk), "root key") ||
+	    !check(rp_pki_key_generate(RP_PKI_EC_P256, &ik), "issuing key") ||
+	    !check(rp_pki_key_generate(RP_PKI_EC_P256, &sk), "server key") ||
+	    !check(rp_pki_root_ca_new(rk, &rootp, now, &root, &why), "root") ||
+	    !check(rp_pki_signer_new(root, rk, &rs, &why), "root signer") ||
+	    !check(rp_pki_issuing_ca_new(rs, ik, &issp, now, &iss, &why), "issuing") ||
+	    !check(rp_pki_signer_new(iss, ik, &is, &why), "issuing signer") ||
+	    !check(rp_pki_server_cert_new(is, sk, &sp, now, &srv, &why), "server")) {
+		goto out;
+	}
+	chain[0] = srv;
+	chain[1] = iss;
+	if (!check(rp_secret_random(raw, sizeof(raw)), "random") ||
+	    !check(rp_secret_b64_encode(RP_B64_URL, raw, sizeof(raw), pass, sizeof(pass), NULL),
+		   "passphrase") ||
+	    !write_pem(f->root, &root, 1) || !write_pem(f->issuing, &iss, 1) ||
+	    !write_pem(f->server, chain, 2) ||
+	    !check(rp_pki_key_save(f->issuing_key, ik, pass, strlen(pass), &why), why) ||
+	    !check(rp_pki_key_save_unencrypted(f->server_key, sk, &why), why) ||
+	    !write_secret(f->pass, pass, strlen(pass)) || testpki_issue(&maker, &ms, NULL) != 0 ||
+	    testpki_write_certs(f->maker, &maker.cert, 1) != 0 ||
+	    testpki_write_key(f->maker_key, maker.key) != 0) {
+		goto out;
+	}
+	ok = 1;
+out:
+	rp_wipe(pass, sizeof(pass));
+	rp_wipe(raw, sizeof(raw));
+	rp_pki_signer_free(rs);
+	rp_pki_signer_free(is);
+	X509_free(root);
+	X509_free(iss);
+	X509_free(srv);
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(ik);
+	EVP_PKEY_free(sk);
+	testpki_id_free(&maker);
+	return ok;
+}
+
+static void cert_revoke(rp_store *st, char *line)
+{
+	char *serial = strtok(line, " \n");
+	rp_status s = RP_E_INVALID_ARG;
+
+	if (serial != NULL) {
+		s = rp_store_cert_revoke(st, serial, now_ms(), NULL, NULL);
+	}
+	printf("revoke %s\n", rp_status_str(s));
+	fflush(stdout);
+}
+
 static int serve(const char *dir)
 {
-	testpki_fleet fleet;
-	char url[700], cert[512], key[512], ca[512], line[70000], b32[64];
+	est_files ef;
+	char url[700], line[70000], b32[64];
 	uint8_t totp_key[RP_TOTP_KEY_LEN], secret_key[32];
 	rp_throttle_config tc;
 	rp_api_opts o;
@@ -337,8 +520,7 @@ static int serve(const char *dir)
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	memset(&fleet, 0, sizeof(fleet));
-	if (testpki_fleet_new(&fleet) != 0) {
+	if (!make_est_pki(dir, &ef)) {
 		return 1;
 	}
 	snprintf(pub_path, sizeof(pub_path), "%s/published.jsonl", dir);
@@ -354,8 +536,8 @@ static int serve(const char *dir)
 		RP_LIMIT_THROTTLE_ADDRESS_FAILURES; /* every test comes from 127.0.0.1 */
 	memset(&o, 0, sizeof(o));
 	o.address = "127.0.0.1:0";
-	o.cert_file = testpki_path(&fleet, "server.crt", cert, sizeof(cert));
-	o.key_file = testpki_path(&fleet, "server.key", key, sizeof(key));
+	o.cert_file = ef.server;
+	o.key_file = ef.server_key;
 	o.threads = 4;
 	o.password = &weak;
 	o.allow_weak_params = 1;
@@ -366,13 +548,24 @@ static int serve(const char *dir)
 	if (getenv("RP_API_TLS12") != NULL) {
 		o.allow_tls12 = 1;
 	}
+	o.est_issuing_cert = ef.issuing;
+	o.est_issuing_key = ef.issuing_key;
+	o.est_issuing_key_pass = ef.pass;
+	o.est_root_cert = ef.root;
+	o.est_manufacturer_ca = ef.maker;
+	o.est_fleet = "test-fleet";
+	o.est_device_validity_s = 7u * 86400u;
 	if (!check(rp_api_start(&o, st, &api, line, sizeof(line)), line)) {
 		goto out;
 	}
 	rp_secret_b32_encode(totp_key, sizeof(totp_key), b32, sizeof(b32), NULL);
 	json_object_set_new(info, "port", json_integer(rp_api_port(api)));
-	json_object_set_new(info, "ca",
-			    json_string(testpki_path(&fleet, "ca.crt", ca, sizeof(ca))));
+	json_object_set_new(info, "ca", json_string(ef.root));
+	json_object_set_new(info, "est",
+			    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "root", ef.root,
+				      "issuing", ef.issuing, "maker_ca", ef.maker, "maker_key",
+				      ef.maker_key, "db", url + 7, "fleet", "test-fleet",
+				      "validity_s", 7 * 86400));
 	json_object_set_new(info, "totp_secret", json_string(b32));
 	json_object_set_new(info, "t0", json_integer(t0));
 	json_object_set_new(info, "published", json_string(pub_path));
@@ -390,22 +583,20 @@ static int serve(const char *dir)
 		if (strncmp(line, "result ", 7) == 0) {
 			command_result(st, line + 7);
 		}
+		if (strncmp(line, "revoke ", 7) == 0) {
+			cert_revoke(st, line + 7);
+		}
 	}
 	rc = 0;
 out:
 	rp_api_stop(api);
 	rp_store_close(st);
 	json_decref(info);
-	testpki_fleet_free(&fleet);
 	return rc;
 }
 
-static int routes(void)
+static void print_routes(const rp__api_route *r, size_t n)
 {
-	size_t n;
-	const rp__api_route *r = rp__api_routes(&n);
-
-	rp_api_json_init();
 	for (size_t i = 0; i < n; i++) {
 		json_t *q = json_array();
 		json_t *o;
@@ -426,6 +617,17 @@ static int routes(void)
 		rp_free(NULL, text);
 		json_decref(o);
 	}
+}
+
+static int routes(void)
+{
+	size_t n;
+	const rp__api_route *r = rp__api_routes(&n);
+
+	rp_api_json_init();
+	print_routes(r, n);
+	r = rp__api_est_routes(&n);
+	print_routes(r, n);
 	return 0;
 }
 
@@ -545,6 +747,14 @@ static void test_start_curl(void **state)
 		 "curl -sS -m 5 -o /dev/null http://127.0.0.1:%u/api/v1/devices 2>&1",
 		 (unsigned)port);
 	assert_int_not_equal(run(cmd, out, sizeof(out)), 0);
+	/* Enrollment off: the EST routes answer 503 in text, and name the key. */
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS -i --cacert '%s' https://127.0.0.1:%u/.well-known/est/cacerts 2>&1",
+		 G.ca, (unsigned)port);
+	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "HTTP/1.1 503"));
+	assert_non_null(strstr(out, "Content-Type: text/plain; charset=utf-8"));
+	assert_non_null(strstr(out, "pki.issuing_cert"));
 	/* An untrusted server is an error for the client: nothing here is -k. */
 	snprintf(cmd, sizeof(cmd), "curl -sS -o /dev/null https://127.0.0.1:%u/ 2>&1",
 		 (unsigned)port);
@@ -641,12 +851,62 @@ static void test_refusals(void **state)
 	rp_api_stop(NULL);
 }
 
+/* Enrollment's files are checked at start: the API does not start half-enrolling. */
+static void test_est_refusals(void **state)
+{
+	rp_api_opts o;
+	rp_api *api = NULL;
+	char err[1024], ca[600], cakey[600], other[600], pass[600], cmd[2048];
+
+	(void)state;
+	testpki_path(&G.fleet, "ca.crt", ca, sizeof(ca));
+	testpki_path(&G.fleet, "ca.key", cakey, sizeof(cakey));
+	testpki_path(&G.fleet, "other-ca.crt", other, sizeof(other));
+	snprintf(pass, sizeof(pass), "%s/est.pass", G.dir);
+	snprintf(cmd, sizeof(cmd),
+		 "printf 'a-passphrase-of-enough-length' > '%s' && chmod 600 '%s'", pass, pass);
+	assert_int_equal(system(cmd), 0);
+
+	o = base();
+	o.est_issuing_cert = ca; /* the rest missing */
+	assert_int_equal(rp_api_start(&o, G.st, &api, err, sizeof(err)), RP_E_CONFIG);
+	assert_non_null(strstr(err, "pki.issuing_key"));
+	o.est_issuing_key = cakey;
+	o.est_issuing_key_pass = pass;
+	o.est_root_cert = other; /* not the issuer */
+	assert_int_equal(rp_api_start(&o, G.st, &api, err, sizeof(err)), RP_E_CONFIG);
+	assert_non_null(strstr(err, "not the issuer"));
+	o.est_root_cert = ca;
+	/* The test CA's key is not encrypted: refused (CA keys are, always). */
+	assert_int_equal(rp_api_start(&o, G.st, &api, err, sizeof(err)), RP_E_CONFIG);
+	assert_non_null(strstr(err, "pki.issuing_key"));
+	assert_null(strstr(err, "a-passphrase"));
+	/* A passphrase file others may read. */
+	snprintf(cmd, sizeof(cmd), "chmod 640 '%s'", pass);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rp_api_start(&o, G.st, &api, err, sizeof(err)), RP_E_CONFIG);
+	assert_non_null(strstr(err, "group or others"));
+	/* No such file; a bad fleet name; a validity out of range. */
+	o.est_issuing_key_pass = "/nonexistent/est.pass";
+	assert_int_equal(rp_api_start(&o, G.st, &api, err, sizeof(err)), RP_E_CONFIG);
+	assert_non_null(strstr(err, "cannot open"));
+	o.est_fleet = "Bad:Fleet";
+	assert_int_equal(rp_api_start(&o, G.st, &api, err, sizeof(err)), RP_E_CONFIG);
+	assert_non_null(strstr(err, "pki.fleet"));
+	o.est_fleet = NULL;
+	o.est_device_validity_s = 60;
+	assert_int_equal(rp_api_start(&o, G.st, &api, err, sizeof(err)), RP_E_CONFIG);
+	assert_non_null(strstr(err, "pki.device_validity"));
+	assert_null(api);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_start_curl),
 		cmocka_unit_test(test_tls12_when_allowed),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_est_refusals),
 	};
 
 	if (argc == 3 && strcmp(argv[1], "--serve") == 0) {

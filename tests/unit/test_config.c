@@ -203,6 +203,71 @@ static void test_api_keys(void **state)
 		     "(include/rampart/limits.h)");
 }
 
+/* Enrollment's keys: off by default; pki.issuing_cert turns it on and needs
+ * the key, its passphrase file and the root; the fleet name and the device
+ * validity within their rules. */
+static void test_pki_keys(void **state)
+{
+	(void)state;
+	expect_ok("");
+	assert_string_equal(cfg.pki_issuing_cert, "");
+	assert_string_equal(cfg.pki_issuing_key, "");
+	assert_string_equal(cfg.pki_issuing_key_pass, "");
+	assert_string_equal(cfg.pki_root_cert, "");
+	assert_string_equal(cfg.est_manufacturer_ca, "");
+	assert_string_equal(cfg.pki_fleet, "rampart");
+	assert_int_equal(cfg.pki_device_validity_s, RP_DEFAULT_PKI_DEVICE_VALIDITY_S);
+	expect_ok("pki.issuing_cert /v/pki/issuing-ca.crt\n"
+		  "pki.issuing_key /v/pki/issuing-ca.key\n"
+		  "pki.issuing_key_pass /run/credentials/rampartd.service/issuing-ca.pass\n"
+		  "pki.root_cert /v/pki/device-trust.crt\n"
+		  "pki.fleet acme-2\n"
+		  "pki.device_validity 7d\n"
+		  "est.manufacturer_ca /etc/rampart/manufacturers.pem\n");
+	assert_string_equal(cfg.pki_issuing_cert, "/v/pki/issuing-ca.crt");
+	assert_string_equal(cfg.pki_issuing_key, "/v/pki/issuing-ca.key");
+	assert_string_equal(cfg.pki_issuing_key_pass,
+			    "/run/credentials/rampartd.service/issuing-ca.pass");
+	assert_string_equal(cfg.pki_root_cert, "/v/pki/device-trust.crt");
+	assert_string_equal(cfg.pki_fleet, "acme-2");
+	assert_int_equal(cfg.pki_device_validity_s, 7u * 86400u);
+	assert_string_equal(cfg.est_manufacturer_ca, "/etc/rampart/manufacturers.pem");
+	expect_ok("pki.fleet 0123456789abcdefghijklmnopqrstuv\npki.device_validity 1h\n");
+	assert_string_equal(cfg.pki_fleet, "0123456789abcdefghijklmnopqrstuv");
+	assert_int_equal(cfg.pki_device_validity_s, 3600);
+	expect_ok("pki.device_validity 365d\n");
+
+	/* Half a configuration is an error, named on the line that turned it on. */
+	expect_error("\npki.issuing_cert /a.crt\npki.issuing_key /a.key\npki.root_cert /r.crt\n",
+		     NAME ":2: pki.issuing_cert: enrollment needs pki.issuing_key_pass as well");
+	expect_error("pki.issuing_key /a.key\n",
+		     NAME ":1: pki.issuing_key: set without pki.issuing_cert (enrollment is off "
+			  "without the issuing CA)");
+	expect_error("est.manufacturer_ca /m.pem\n",
+		     NAME ":1: est.manufacturer_ca: set without pki.issuing_cert (enrollment is "
+			  "off without the issuing CA)");
+	/* Fleet names: the rules of rp_pki_fleet_name_valid(). */
+	expect_error("pki.fleet Acme\n", NAME ":1: pki.fleet: 'Acme' is not a fleet name (1 to "
+					      "32 of a-z 0-9 -, starting with a letter or digit)");
+	expect_error("pki.fleet -acme\n", NAME ":1: pki.fleet: '-acme' is not a fleet name (1 to "
+					       "32 of a-z 0-9 -, starting with a letter or digit)");
+	expect_error("pki.fleet a:b\n", NAME ":1: pki.fleet: 'a:b' is not a fleet name (1 to 32 "
+					     "of a-z 0-9 -, starting with a letter or digit)");
+	expect_error("pki.fleet 0123456789abcdefghijklmnopqrstuvw\n",
+		     NAME ":1: pki.fleet: '0123456789abcdefghijklmnopqrstuvw' is not a fleet name "
+			  "(1 to 32 of a-z 0-9 -, starting with a letter or digit)");
+	/* Device validity: 1 hour to 365 days, whole seconds. */
+	expect_error("pki.device_validity 59m\n",
+		     NAME ":1: pki.device_validity: 59m is below the minimum 1h");
+	expect_error("pki.device_validity 366d\n", NAME ":1: pki.device_validity: 366d is above "
+							"the hard cap 365d " CAP);
+	expect_error("pki.device_validity 30\n",
+		     NAME ":1: pki.device_validity: '30' is not a duration (a number and a unit: "
+			  "ms, s, m, h or d, e.g. 10s)");
+	expect_error("pki.fleet a\npki.fleet b\n",
+		     NAME ":2: pki.fleet: set twice (first at line 1)");
+}
+
 static void test_every_key(void **state)
 {
 	static const char text[] = "loops 4\n"
@@ -1162,6 +1227,7 @@ int main(void)
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_store_and_retention),
 		cmocka_unit_test(test_api_keys),
+		cmocka_unit_test(test_pki_keys),
 		cmocka_unit_test(test_line_rules),
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_multi_error),

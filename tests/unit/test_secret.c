@@ -233,14 +233,17 @@ static void test_token_new_parse(void **state)
 	static const struct {
 		rp_token_kind kind;
 		const char *prefix;
-	} kinds[] = {{RP_TOKEN_API, "rpt_"}, {RP_TOKEN_SESSION, "rps_"}, {RP_TOKEN_CSRF, "rpc_"}};
+	} kinds[] = {{RP_TOKEN_API, "rpt_"},
+		     {RP_TOKEN_SESSION, "rps_"},
+		     {RP_TOKEN_CSRF, "rpc_"},
+		     {RP_TOKEN_ENROLL, "rpe_"}};
 	rp_token a, b;
 	rp_token_kind k;
 	size_t i;
 
 	(void)state;
 	assert_int_equal(RP_TOKEN_LEN, 47);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		assert_int_equal(rp_token_new(kinds[i].kind, &a), RP_OK);
 		assert_int_equal(rp_token_new(kinds[i].kind, &b), RP_OK);
 		assert_int_equal(strlen(a.text), RP_TOKEN_LEN);
