@@ -85,6 +85,8 @@ struct rp_api {
 	int has_secret_key;
 	rp_api_publish_fn publish;
 	void *publish_ctx;
+	rp_api_revoked_fn revoked;
+	void *revoked_ctx;
 	rp__api_est *est; /* NULL: enrollment off */
 
 	pthread_mutex_t mu; /* the fields below */
@@ -231,6 +233,13 @@ rp_status rp__api_publish(const rp__api_req *r, const char *topic, const uint8_t
 		return RP_E_STATE;
 	}
 	return r->api->publish(r->api->publish_ctx, topic, payload, len);
+}
+
+void rp__api_revoked(const rp__api_req *r, const char *device_id)
+{
+	if (r->api->revoked != NULL) {
+		r->api->revoked(r->api->revoked_ctx, device_id);
+	}
 }
 
 int rp__api_totp_required(const rp__api_req *r)
@@ -1641,6 +1650,8 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 	api->totp_required = o->totp_required != 0;
 	api->publish = o->publish;
 	api->publish_ctx = o->publish_ctx;
+	api->revoked = o->revoked;
+	api->revoked_ctx = o->revoked_ctx;
 	if (o->password != NULL) {
 		api->pw = *o->password;
 	} else {

@@ -70,6 +70,13 @@ typedef struct rp_api rp_api;
 typedef rp_status (*rp_api_publish_fn)(void *ctx, const char *topic, const uint8_t *payload,
 				       size_t len);
 
+/*
+ * A device was revoked through POST /api/v1/devices/{id}/revoke: its status
+ * and every certificate of it are revoked in the store (committed). Called
+ * on an HTTP worker thread; MUST be thread-safe.
+ */
+typedef void (*rp_api_revoked_fn)(void *ctx, const char *device_id);
+
 /* Zero-initialise, then set what you need; 0 or NULL means the default. */
 typedef struct rp_api_opts {
 	/* "127.0.0.1:8443", "0.0.0.0:8443", "[::]:8443": a numeric address
@@ -115,6 +122,10 @@ typedef struct rp_api_opts {
 
 	rp_api_publish_fn publish; /* NULL: commands are refused with 503 */
 	void *publish_ctx;
+	/* A device was revoked (committed): end its connections now and refuse
+	 * its next ones. Called on a worker thread; NULL: nothing to tell. */
+	rp_api_revoked_fn revoked;
+	void *revoked_ctx;
 
 	/*
 	 * Enrollment (EST, RFC 7030; docs/est.md) on this listener under

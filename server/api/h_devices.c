@@ -245,6 +245,63 @@ out:
 	rp_store_free(d);
 }
 
+/*
+ * Revocation: every certificate of the device, then its status (so a crash
+ * between the two leaves the device's certificates revoked, never a
+ * "revoked" device with a valid certificate), then rampartd is told (its
+ * connections end now, its next CONNECT is refused), then the audit entry.
+ * Terminal: a revoked device comes back only by a new enrollment of a new id.
+ */
+#define CERT_PAGE 100u
+
+void rp__api_h_device_revoke(rp__api_req *r)
+{
+	char id[RP_LIMIT_STORE_ID_LEN + 1u], after[RP_LIMIT_STORE_SERIAL_LEN + 1u] = "";
+	rp_store_device *d = NULL;
+	rp_store_cert *certs = NULL;
+	size_t n = 0, total = 0;
+	rp_status st;
+
+	if (!load_device(r, id, sizeof(id), &d)) {
+		return;
+	}
+	if (d->status == RP_STORE_DEVICE_REVOKED || d->status == RP_STORE_DEVICE_DECOMMISSIONED) {
+		rp__api_fail(r, 409, "conflict", "the device is %s", device_status_name(d->status));
+		goto out;
+	}
+	/* Pages of CERT_PAGE certificates, by serial. */
+	do {
+		st = rp_store_cert_list_device(rp__api_store(r), id, after[0] != 0 ? after : NULL,
+					       CERT_PAGE, &certs, &n, NULL, NULL);
+		for (size_t i = 0; st == RP_OK && i < n; i++) {
+			st = rp_store_cert_revoke(rp__api_store(r), certs[i].serial, r->now_ms,
+						  NULL, NULL);
+			total++;
+		}
+		if (st == RP_OK && n > 0) {
+			(void)snprintf(after, sizeof(after), "%s", certs[n - 1].serial);
+		}
+		rp_store_free(certs);
+		certs = NULL;
+	} while (st == RP_OK && n == CERT_PAGE);
+	if (st == RP_OK) {
+		st = rp_store_device_set_status(rp__api_store(r), id, RP_STORE_DEVICE_REVOKED, NULL,
+						NULL);
+	}
+	if (st != RP_OK) {
+		rp__api_fail_status(r, st, "device");
+		goto out;
+	}
+	rp__api_revoked(r, id);
+	rp__api_audit(r, "device.revoke", id,
+		      json_pack("{s:s, s:I}", "from", device_status_name(d->status), "certificates",
+				(json_int_t)total));
+	d->status = RP_STORE_DEVICE_REVOKED;
+	rp__api_reply(r, 200, device_json(d));
+out:
+	rp_store_free(d);
+}
+
 /* ------------------------------------------------------------------------
  * Telemetry
  * ------------------------------------------------------------------------ */

@@ -482,6 +482,8 @@ unsigned rp__api_token_lifetime_s(const rp__api_req *r, unsigned *max_s);
 /* opts->publish; RP_E_STATE if none. */
 rp_status rp__api_publish(const rp__api_req *r, const char *topic, const uint8_t *payload,
 			  size_t len);
+/* opts->revoked, if set. */
+void rp__api_revoked(const rp__api_req *r, const char *device_id);
 
 /*
  * Reads the request's body (Content-Length or chunked) into a new buffer
@@ -560,6 +562,7 @@ void rp__api_h_devices(rp__api_req *r);
 void rp__api_h_device(rp__api_req *r);
 void rp__api_h_device_patch(rp__api_req *r);
 void rp__api_h_device_status(rp__api_req *r);
+void rp__api_h_device_revoke(rp__api_req *r);
 void rp__api_h_telemetry(rp__api_req *r);
 void rp__api_h_telemetry_agg(rp__api_req *r);
 void rp__api_h_command_send(rp__api_req *r);

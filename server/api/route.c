@@ -146,6 +146,8 @@ static const rp__api_route routes[] = {
 	 rp__api_h_device_patch, "Replace a device's tags"},
 	{PUT, V1 "/devices/{device}/status", RP_PERM_DEVICE_WRITE, RP__API_F_BODY, NULL,
 	 rp__api_h_device_status, "Quarantine or release a device"},
+	{POST, V1 "/devices/{device}/revoke", RP_PERM_DEVICE_ADMIN, 0, NULL,
+	 rp__api_h_device_revoke, "Revoke a device and every certificate of it"},
 	{GET, V1 "/devices/{device}/telemetry", RP_PERM_TELEMETRY_READ, 0, q_telemetry,
 	 rp__api_h_telemetry, "Points of one series"},
 	{GET, V1 "/devices/{device}/telemetry/aggregate", RP_PERM_TELEMETRY_READ, 0, q_aggregate,

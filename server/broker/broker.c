@@ -59,8 +59,10 @@ rp_broker *rp_broker_new(const rp_broker_limits *lim, const rp_policy *policy)
 	b->retained_per_device = rp_map_new(NULL);
 	b->by_id = rp_map_new(NULL);
 	b->by_addr = rp_map_new(NULL);
+	b->banned = rp_map_new(NULL);
 	if (b->tree == NULL || b->sessions == NULL || b->retained == NULL ||
-	    b->retained_per_device == NULL || b->by_id == NULL || b->by_addr == NULL) {
+	    b->retained_per_device == NULL || b->by_id == NULL || b->by_addr == NULL ||
+	    b->banned == NULL) {
 		rp_broker_free(b);
 		return NULL;
 	}
@@ -103,6 +105,7 @@ void rp_broker_free(rp_broker *b)
 	}
 	free_values(b->by_id);
 	free_values(b->by_addr);
+	rp_map_free(b->banned); /* values are markers, not allocations */
 	rp_map_free(b->sessions);
 	rp_map_free(b->retained);
 	rp_map_free(b->retained_per_device);
@@ -626,4 +629,37 @@ rp_status rp_broker_restore_retained(rp_broker *b, const uint8_t *packet, size_t
 	b->restoring = 0;
 	rp__msg_unref(m);
 	return st;
+}
+
+rp_status rp_broker_ban(rp_broker *b, const char *id, size_t *kicked)
+{
+	size_t len = strlen(id), cursor = 0, klen;
+	const void *key;
+	void *val;
+	rp_status st;
+
+	*kicked = 0;
+	if (len == 0 || len > RP_LIMIT_MQTT_CLIENT_ID_LEN) {
+		return RP_E_INVALID_ARG;
+	}
+	st = rp_map_put(b->banned, id, len, (void *)1, NULL);
+	if (st != RP_OK) {
+		return st;
+	}
+	/* A device's client id is its identity; a service's is "name:instance":
+	 * every session of the identity goes, whatever its client id. */
+	while (rp_map_next(b->sessions, &cursor, &key, &klen, &val)) {
+		session *s = val;
+
+		if (s->client != NULL && strcmp(s->who.id, id) == 0) {
+			rp__client_ban_kick(s->client);
+			(*kicked)++;
+		}
+	}
+	return RP_OK;
+}
+
+int rp_broker_banned(const rp_broker *b, const char *id)
+{
+	return rp_map_get(b->banned, id, strlen(id)) != NULL;
 }

@@ -154,6 +154,25 @@ void rp_broker_set_ingest(rp_broker *b, rp_ingest_fn fn, void *ctx);
  */
 void rp_ingest_done(rp_ingest *t, uint8_t reason);
 
+/* ---- revoked identities -------------------------------------------------- */
+
+/*
+ * Bans an identity (a certificate's device or service id) for the life of
+ * the broker: its connected clients are kicked now (MQTT 5 DISCONNECT 0x98
+ * Administrative action; 3.1.1: the connection is closed), and every later
+ * CONNECT by it is refused (0x8A Banned; 3.1.1: 5 Not authorized), until
+ * the process ends. For revocation: rampartd bans every revoked device at
+ * start-up and at once when one is revoked, so a revoked certificate that
+ * still verifies (no CRL yet) cannot reconnect. Under the broker's
+ * serialisation, from any thread; kicks reach other loops as any kick.
+ * *kicked is the number of clients kicked. Returns RP_OK, RP_E_INVALID_ARG
+ * (an empty or too long id), RP_E_NOMEM.
+ */
+rp_status rp_broker_ban(rp_broker *b, const char *id, size_t *kicked);
+
+/* 1 if id was banned. */
+int rp_broker_banned(const rp_broker *b, const char *id);
+
 /* ---- messages from the server itself ------------------------------------ */
 
 /*

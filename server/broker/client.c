@@ -484,6 +484,10 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 		c->who.id[k->client_id.len] = '\0';
 		c->ctr = NULL; /* the identity is known only now */
 	}
+	if (rp_map_get(b->banned, c->who.id, strlen(c->who.id)) != NULL) {
+		return refuse_connect(c, k->version, RP_MQTT_RC_BANNED,
+				      RP_MQTT311_CONNACK_NOT_AUTHORIZED, "identity revoked");
+	}
 	if (!rp_policy_has_role(b->policy, c->who.role)) {
 		/* A certificate role the policy does not know: nothing would be allowed. */
 		return refuse_connect(c, k->version, RP_MQTT_RC_NOT_AUTHORIZED,
@@ -671,6 +675,19 @@ void rp__client_recheck_will(rp_client *c, const rp_policy *policy)
 void rp_client_kick(rp_client *c, uint8_t reason)
 {
 	(void)close_with(c, reason);
+}
+
+void rp__client_ban_kick(rp_client *c)
+{
+	char id[80];
+
+	rp_log(RP_LOG_WARN, "mqtt", "%s from %s (%s): revoked: disconnected",
+	       rp_log_escape(id, sizeof(id), (const uint8_t *)c->who.id, strlen(c->who.id)),
+	       c->who.addr, c->who.role);
+	(void)close_with(c, RP_MQTT_RC_ADMINISTRATIVE_ACTION);
+	if (c->io.close != NULL) {
+		c->io.close(c->io.ctx);
+	}
 }
 
 void rp__client_taken_over(rp_client *c)

@@ -89,6 +89,7 @@ struct rp_broker {
 	rp_map *retained_per_device; /* device id -> retained count (as uintptr_t) */
 	rp_map *by_id;               /* identity -> rp_counters */
 	rp_map *by_addr;             /* address -> rp_counters */
+	rp_map *banned;              /* identity -> (void *)1: revoked, refused at CONNECT */
 	rp_counters totals;
 	uint64_t now_ms;
 	int pressure;        /* set by a delivery that left a queue above 3/4 of its bound */
@@ -127,6 +128,9 @@ void rp__session_end(rp_broker *b, session *s);
 
 /* Routes a message to every matching subscription; `from` for No Local. */
 void rp__route(rp_broker *b, rp_msg *m, const session *from);
+/* Ends a banned identity's connection: DISCONNECT 0x98 (MQTT 5), then asks
+ * its connection layer to close it (io.close; the session ends there). */
+void rp__client_ban_kick(rp_client *c);
 
 /* Stores or clears (empty payload) the retained message of m's topic. */
 rp_status rp__retain(rp_broker *b, rp_msg *m);

@@ -303,6 +303,61 @@ static rp_status api_publish(void *ctx, const char *topic, const uint8_t *payloa
 	return st;
 }
 
+/* A device revoked through the API: its connections end now, on every loop. */
+static void api_revoked(void *ctx, const char *device_id)
+{
+	app *a = ctx;
+	size_t kicked = 0;
+	rp_status st;
+	char id[80];
+
+	rp_server_broker_lock(a->server);
+	st = rp_broker_ban(a->broker, device_id, &kicked);
+	rp_server_broker_unlock(a->server);
+	rp_log(st == RP_OK ? RP_LOG_INFO : RP_LOG_ERROR, "rampartd",
+	       "device %s revoked: %zu connection%s closed%s",
+	       rp_log_escape(id, sizeof(id), (const uint8_t *)device_id, strlen(device_id)), kicked,
+	       kicked == 1 ? "" : "s", st == RP_OK ? "" : "; NOT banned (out of memory)");
+}
+
+/*
+ * Start-up: every device the store has as revoked is banned before the
+ * listeners open, so a revoked certificate that still verifies cannot
+ * reconnect after a restart either.
+ */
+static int ban_revoked(app *a, size_t *n)
+{
+	rp_store_device_filter f;
+	rp_store_device *rows = NULL;
+	char after[RP_LIMIT_STORE_ID_LEN + 1u] = "";
+	size_t got = 0, kicked;
+	rp_status st;
+
+	*n = 0;
+	do {
+		memset(&f, 0, sizeof(f));
+		f.status = RP_STORE_DEVICE_REVOKED;
+		f.after_id = after[0] != '\0' ? after : NULL;
+		f.limit = RP_LIMIT_STORE_PAGE;
+		st = rp_store_device_list(a->store, &f, &rows, &got, NULL, NULL);
+		for (size_t i = 0; st == RP_OK && i < got; i++) {
+			st = rp_broker_ban(a->broker, rows[i].id, &kicked);
+			(*n)++;
+		}
+		if (st == RP_OK && got > 0) {
+			(void)snprintf(after, sizeof(after), "%s", rows[got - 1].id);
+		}
+		rp_store_free(rows);
+		rows = NULL;
+	} while (st == RP_OK && got == RP_LIMIT_STORE_PAGE);
+	if (st != RP_OK) {
+		fprintf(stderr, "rampartd: revoked devices cannot be read: %s\n",
+			rp_status_str(st));
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * The key sealing TOTP secrets: exactly 32 bytes in a file nobody else may
  * read. The default file, <data_dir>/secrets/api.key, is made on first
@@ -397,6 +452,8 @@ static int start_api(app *a)
 	ao.secret_key = key;
 	ao.publish = api_publish;
 	ao.publish_ctx = a;
+	ao.revoked = api_revoked;
+	ao.revoked_ctx = a;
 	/* Enrollment (EST): rp_api_start() loads the issuing CA once ("" = off). */
 	ao.est_issuing_cert = a->cfg.pki_issuing_cert;
 	ao.est_issuing_key = a->cfg.pki_issuing_key;
@@ -508,6 +565,17 @@ static int run(const char *path)
 		rp_log(RP_LOG_INFO, "rampartd", "%zu retained message%s restored", n,
 		       n == 1 ? "" : "s");
 		rp_broker_set_retain_hook(a.broker, rp_retained_to_store, a.store);
+	}
+	{
+		size_t n = 0;
+
+		if (!ban_revoked(&a, &n)) {
+			goto out;
+		}
+		if (n > 0) {
+			rp_log(RP_LOG_INFO, "rampartd", "%zu revoked device%s refused at CONNECT",
+			       n, n == 1 ? "" : "s");
+		}
 	}
 	{
 		size_t n = 0, bad = 0;

@@ -2178,6 +2178,54 @@ class RestApi(BrokerTest):
         self.assertEqual(st, 200, body)
         self.assertEqual(sorted(c["status"] for c in body["items"]), ["done", "failed"])
 
+    def test_revoke_closes_now_and_refuses_reconnect(self):
+        """Revocation (issue 5): POST /devices/{id}/revoke by an admin closes the
+        device's live MQTT connection within a second (DISCONNECT 0x98), refuses
+        its reconnection with the same certificate (CONNACK 0x8A), also after a
+        restart, and leaves other devices alone."""
+        api = self._start()
+        p = subprocess.run([RAMPART, "operator", "add", "adm", "--role", "admin",
+                            "--password-stdin", "--config", self.broker.conf],
+                           input=self.PASSWORD + "\n", capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        dev = PahoClient(self, "dev-0002", 5)
+        dev.connect()
+        dev.publish("d/dev-0002/telemetry", b'[{"n":"temp","v":20}]', qos=1)
+        other = PahoClient(self, "dev-0003", 5)
+        other.connect()
+        # An operator may not revoke (device.admin).
+        api.login("ops", self.PASSWORD)
+        st, body = api.call("POST", "/api/v1/devices/dev-0002/revoke")
+        self.assertEqual(st, 403, body)
+        api.login("adm", self.PASSWORD)
+        t0 = time.monotonic()
+        st, body = api.call("POST", "/api/v1/devices/dev-0002/revoke")
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["status"], "revoked")
+        dev._wait(lambda: dev.disconnected is not None, 1.0, "disconnect after revocation")
+        self.assertLess(time.monotonic() - t0, 1.0)
+        dev.close()
+        # paho 1.6 reports a server DISCONNECT without properties as a lost
+        # connection; the reason (0x98) is checked in test_broker.c (test_ban).
+        self.broker.wait_log(r"dev-0002 from \S+ \(device\): revoked: disconnected")
+        self.broker.wait_log(r"device dev-0002 revoked: 1 connection closed")
+        st, body = api.call("POST", "/api/v1/devices/dev-0002/revoke")
+        self.assertEqual(st, 409, body)
+        again = PahoClient(self, "dev-0002", 5)
+        self.assertEqual(again.connect()[1], 0x8A, "CONNACK of a revoked device")
+        again.close()
+        other.publish("d/dev-0003/telemetry", b'[{"n":"temp","v":21}]', qos=1)
+        other.disconnect()
+        # After a restart the store's revoked devices are refused from the start.
+        rc, _ = self.broker.stop()
+        self.assertEqual(rc, 0)
+        self.start_broker(https=True)
+        self.broker.wait_log(r"1 revoked device refused at CONNECT")
+        later = PahoClient(self, "dev-0002", 5)
+        self.assertEqual(later.connect()[1], 0x8A, "CONNACK after a restart")
+        later.close()
+
     def test_api_off_and_bad_listener(self):
         conf = os.path.join(self.tmp, "bad.conf")
         with open(conf, "w") as f:

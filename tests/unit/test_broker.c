@@ -971,6 +971,45 @@ static void test_ingest_command_results(void **state)
 	rp_broker_set_ingest(e->b, NULL, NULL);
 }
 
+/* Revocation: a banned identity is kicked now (DISCONNECT 0x98, closed by
+ * its connection layer), and refused at every later CONNECT (0x8A; 3.1.1:
+ * not authorized); other identities are untouched. */
+static void test_ban(void **state)
+{
+	env *e = *state;
+	tclient dev, other, again, old;
+	rp_mqtt_packet p;
+	uint8_t copy[4096];
+	size_t kicked = 9;
+
+	open_connected(e, &dev, "dev-a", "device", RP_MQTT_V5);
+	open_connected(e, &other, "dev-b", "device", RP_MQTT_V5);
+	assert_false(rp_broker_banned(e->b, "dev-a"));
+	assert_int_equal(rp_broker_ban(e->b, "dev-a", &kicked), RP_OK);
+	assert_int_equal(kicked, 1);
+	assert_true(rp_broker_banned(e->b, "dev-a"));
+	assert_true(dev.closed_by_core);
+	assert_true(next_pkt(e, &dev, &p, copy, sizeof(copy)));
+	assert_int_equal(p.type, RP_MQTT_DISCONNECT);
+	assert_int_equal(p.u.disconnect.reason_code, RP_MQTT_RC_ADMINISTRATIVE_ACTION);
+	assert_false(other.closed_by_core);
+	close_client(e, &dev);
+	/* Back with the same (still verifying) certificate: refused. */
+	client_open(e, &again, "dev-a", "device");
+	(void)connect_as(e, &again, RP_MQTT_V5, "dev-a", 1, 0);
+	assert_int_equal(expect_connack(e, &again, NULL), RP_MQTT_RC_BANNED);
+	close_client(e, &again);
+	client_open(e, &old, "dev-a", "device");
+	(void)connect_as(e, &old, RP_MQTT_V311, "dev-a", 1, 0);
+	assert_int_equal(expect_connack(e, &old, NULL), RP_MQTT311_CONNACK_NOT_AUTHORIZED);
+	close_client(e, &old);
+	/* Banning again, or an identity with nobody connected, kicks nobody. */
+	assert_int_equal(rp_broker_ban(e->b, "dev-a", &kicked), RP_OK);
+	assert_int_equal(kicked, 0);
+	assert_int_equal(rp_broker_ban(e->b, "", &kicked), RP_E_INVALID_ARG);
+	close_client(e, &other);
+}
+
 /* The server publishes (a REST command): subscribers get it, an offline
  * persistent session queues it, nobody subscribed is RP_E_NOT_FOUND, and
  * wildcards or oversized topics are refused. */
@@ -1187,6 +1226,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ingest_puback_after_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_command_results, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_publish, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ban, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_refusals_and_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retained_restored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retained_per_device_cap, setup, teardown),
