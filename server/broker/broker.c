@@ -663,3 +663,9 @@ int rp_broker_banned(const rp_broker *b, const char *id)
 {
 	return rp_map_get(b->banned, id, strlen(id)) != NULL;
 }
+
+void rp_broker_set_alert_hook(rp_broker *b, rp_alert_fn fn, void *ctx)
+{
+	b->alert = fn;
+	b->alert_ctx = ctx;
+}

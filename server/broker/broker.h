@@ -154,6 +154,24 @@ void rp_broker_set_ingest(rp_broker *b, rp_ingest_fn fn, void *ctx);
  */
 void rp_ingest_done(rp_ingest *t, uint8_t reason);
 
+/* ---- alerts --------------------------------------------------------------- */
+
+/*
+ * What the broker sees that an operator should know, called under the
+ * broker's serialisation (the hook must not call into the broker):
+ * - "credential_cloned": a device's certificate connected from an address
+ *   while a connection of the same identity from another address was live
+ *   (a shared or cloned credential; the older connection is taken over,
+ *   as MQTT requires). detail is JSON: {"addresses": [OLD, NEW]}.
+ * The hook decides what to store and how often (the broker calls it for
+ * every occurrence).
+ */
+typedef void (*rp_alert_fn)(void *ctx, const char *kind, const rp_identity *who,
+			    const char *detail_json);
+
+/* Installs the hook (NULL: none). */
+void rp_broker_set_alert_hook(rp_broker *b, rp_alert_fn fn, void *ctx);
+
 /* ---- revoked identities -------------------------------------------------- */
 
 /*

@@ -16,6 +16,7 @@
  * CONNACK return codes for CONNECT refusals and a closed connection for
  * the rest [MQTT-4.8.0-1].
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "broker/internal.h"
@@ -457,6 +458,25 @@ static int same_identity(const rp_identity *a, const rp_identity *b)
 	return strcmp(a->id, b->id) == 0 && strcmp(a->role, b->role) == 0;
 }
 
+/*
+ * The same device certificate live from two addresses at once: a shared
+ * or cloned credential (a device that merely reconnects comes from the
+ * same address, or its old connection is already gone).
+ */
+static void cloned_check(const rp_client *c, const rp_client *old)
+{
+	char detail[2u * RP_IDENTITY_ADDR_MAX + 32u];
+
+	if (c->b->alert == NULL || strcmp(c->who.role, "device") != 0 ||
+	    strcmp(old->who.id, c->who.id) != 0 || strcmp(old->who.addr, c->who.addr) == 0) {
+		return;
+	}
+	/* Addresses are numeric text (inet_ntop): nothing to escape in JSON. */
+	(void)snprintf(detail, sizeof(detail), "{\"addresses\":[\"%s\",\"%s\"]}", old->who.addr,
+		       c->who.addr);
+	c->b->alert(c->b->alert_ctx, "credential_cloned", &c->who, detail);
+}
+
 static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 {
 	rp_broker *b = c->b;
@@ -540,6 +560,7 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 
 	s = rp__session_get(b, cid, cid_len);
 	if (s != NULL && s->client != NULL) {
+		cloned_check(c, s->client);
 		rp__client_taken_over(s->client); /* [MQTT-3.1.4-3] */
 	}
 	if (s != NULL && !k->clean_start && !same_identity(&s->who, &c->who)) {

@@ -89,7 +89,9 @@ struct rp_broker {
 	rp_map *retained_per_device; /* device id -> retained count (as uintptr_t) */
 	rp_map *by_id;               /* identity -> rp_counters */
 	rp_map *by_addr;             /* address -> rp_counters */
-	rp_map *banned;              /* identity -> (void *)1: revoked, refused at CONNECT */
+	rp_alert_fn alert;           /* NULL: none */
+	void *alert_ctx;
+	rp_map *banned; /* identity -> (void *)1: revoked, refused at CONNECT */
 	rp_counters totals;
 	uint64_t now_ms;
 	int pressure;        /* set by a delivery that left a queue above 3/4 of its bound */

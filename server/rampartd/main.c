@@ -30,6 +30,7 @@
 #include "auth/secret.h"
 #include "broker/broker.h"
 #include "config/config.h"
+#include "core/alerts.h"
 #include "core/ingest.h"
 #include "core/retained.h"
 #include "core/server.h"
@@ -56,6 +57,7 @@ typedef struct app {
 	rp_store *store;
 	rp_sessions *sessions; /* persistent sessions in the store */
 	rp_telemetry *telemetry;
+	rp_alerts *alerts;
 	rp_api *api;
 	rp_timer retention;
 	uint64_t websessions_expired; /* written on the storage thread */
@@ -611,6 +613,12 @@ static int run(const char *path)
 		goto out;
 	}
 	rp_broker_set_ingest(a.broker, rp_telemetry_ingest, a.telemetry);
+	a.alerts = rp_alerts_new(a.store);
+	if (a.alerts == NULL) {
+		fprintf(stderr, "rampartd: out of memory\n");
+		goto out;
+	}
+	rp_broker_set_alert_hook(a.broker, rp_alerts_hook, a.alerts);
 	if (rp_sessions_start(a.sessions, a.loop, a.server) != RP_OK) {
 		fprintf(stderr, "rampartd: out of memory\n");
 		goto out;
@@ -645,11 +653,13 @@ out:
 	rp_sessions_stop(a.sessions, rp_clock_ms());
 	if (a.broker != NULL) {
 		rp_broker_set_retain_hook(a.broker, NULL, NULL);
+		rp_broker_set_alert_hook(a.broker, NULL, NULL);
 	}
 	rp_store_close(a.store);
 	rp_sessions_free(a.sessions);
 	rp_server_free(a.server);
 	rp_telemetry_free(a.telemetry);
+	rp_alerts_free(a.alerts);
 	if (a.sigfd >= 0) {
 		rp_loop_unwatch(a.loops[0], a.sigfd);
 		close(a.sigfd);

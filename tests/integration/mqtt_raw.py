@@ -248,12 +248,13 @@ class TLSClient:
     """A blocking TLS connection to rampartd speaking hand-built MQTT."""
 
     def __init__(self, port, ca, cert=None, key=None, version=V5, timeout=5.0, context=None,
-                 session=None):
+                 session=None, source=None):
         self.version = version
         if context is None:
             context = make_context(ca, cert, key)
         self.context = context
-        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                       source_address=(source, 0) if source else None)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.sock = context.wrap_socket(raw, server_hostname="localhost", session=session)

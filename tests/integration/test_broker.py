@@ -2226,6 +2226,32 @@ class RestApi(BrokerTest):
         self.assertEqual(later.connect()[1], 0x8A, "CONNACK after a restart")
         later.close()
 
+    def test_cloned_credential_alert(self):
+        """The same device certificate live from two addresses at once raises an
+        alert (issue 5), stored and listed by GET /api/v1/alerts; the older
+        connection is taken over as MQTT requires."""
+        api = self._start()
+        crt, key = self.pki.pair("dev-0001")
+        first = R.TLSClient(self.broker.port, self.pki.ca_crt, crt, key, source="127.0.0.1")
+        self.addCleanup(first.close)
+        self.assertEqual(first.connect("dev-0001").reason, 0)
+        twin = R.TLSClient(self.broker.port, self.pki.ca_crt, crt, key, source="127.0.0.2")
+        self.addCleanup(twin.close)
+        self.assertEqual(twin.connect("dev-0001").reason, 0)
+        self.broker.wait_log(r"alert: credential_cloned: dev-0001 \(device\) "
+                             r"\{\"addresses\":\[\"127\.0\.0\.1\",\"127\.0\.0\.2\"\]\}")
+        api.login("ops", self.PASSWORD)
+        deadline = time.monotonic() + 5
+        while True:
+            st, body = api.call("GET", "/api/v1/alerts?device=dev-0001")
+            self.assertEqual(st, 200, body)
+            if body["items"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(body["items"]), 1, body)
+        self.assertEqual(body["items"][0]["kind"], "credential_cloned")
+        self.assertEqual(body["items"][0]["severity"], "critical")
+
     def test_api_off_and_bad_listener(self):
         conf = os.path.join(self.tmp, "bad.conf")
         with open(conf, "w") as f:

@@ -88,7 +88,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void client_open(env *e, tclient *t, const char *id, const char *role)
+static void client_open_from(env *e, tclient *t, const char *id, const char *role, const char *addr)
 {
 	rp_identity who;
 	rp_client_io io = {t, io_want_write, io_close};
@@ -97,9 +97,14 @@ static void client_open(env *e, tclient *t, const char *id, const char *role)
 	memset(&who, 0, sizeof(who));
 	snprintf(who.id, sizeof(who.id), "%s", id);
 	snprintf(who.role, sizeof(who.role), "%s", role);
-	snprintf(who.addr, sizeof(who.addr), "127.0.0.1");
+	snprintf(who.addr, sizeof(who.addr), "%s", addr);
 	t->c = rp_client_new(e->b, &who, &io, e->now);
 	assert_non_null(t->c);
+}
+
+static void client_open(env *e, tclient *t, const char *id, const char *role)
+{
+	client_open_from(e, t, id, role, "127.0.0.1");
 }
 
 /* Moves the client's pending output into t->out. */
@@ -971,6 +976,56 @@ static void test_ingest_command_results(void **state)
 	rp_broker_set_ingest(e->b, NULL, NULL);
 }
 
+typedef struct alert_log {
+	int calls;
+	char kind[32], id[RP_LIMIT_MQTT_CLIENT_ID_LEN + 1], detail[128];
+} alert_log;
+
+static void record_alert(void *ctx, const char *kind, const rp_identity *who, const char *detail)
+{
+	alert_log *l = ctx;
+
+	l->calls++;
+	snprintf(l->kind, sizeof(l->kind), "%s", kind);
+	snprintf(l->id, sizeof(l->id), "%s", who->id);
+	snprintf(l->detail, sizeof(l->detail), "%s", detail);
+}
+
+/* One device certificate live from two addresses at once is a cloned or
+ * shared credential: alert. A reconnect from the same address, or a
+ * service's second instance, is not. */
+static void test_cloned_credential_alert(void **state)
+{
+	env *e = *state;
+	tclient a, b, c, s1, s2;
+	alert_log l;
+
+	memset(&l, 0, sizeof(l));
+	rp_broker_set_alert_hook(e->b, record_alert, &l);
+	client_open_from(e, &a, "dev-a", "device", "192.0.2.1");
+	assert_int_equal(connect_as(e, &a, RP_MQTT_V5, "dev-a", 1, 0), RP_OK);
+	client_open_from(e, &b, "dev-a", "device", "192.0.2.1");
+	assert_int_equal(connect_as(e, &b, RP_MQTT_V5, "dev-a", 1, 0), RP_OK);
+	assert_int_equal(l.calls, 0); /* same address: a reconnect */
+	client_open_from(e, &c, "dev-a", "device", "198.51.100.7");
+	assert_int_equal(connect_as(e, &c, RP_MQTT_V5, "dev-a", 1, 0), RP_OK);
+	assert_int_equal(l.calls, 1);
+	assert_string_equal(l.kind, "credential_cloned");
+	assert_string_equal(l.id, "dev-a");
+	assert_string_equal(l.detail, "{\"addresses\":[\"192.0.2.1\",\"198.51.100.7\"]}");
+	client_open_from(e, &s1, "svc", "ingest", "192.0.2.1");
+	assert_int_equal(connect_as(e, &s1, RP_MQTT_V5, "svc", 1, 0), RP_OK);
+	client_open_from(e, &s2, "svc", "ingest", "192.0.2.2");
+	assert_int_equal(connect_as(e, &s2, RP_MQTT_V5, "svc", 1, 0), RP_OK);
+	assert_int_equal(l.calls, 1); /* services may run anywhere */
+	close_client(e, &a);
+	close_client(e, &b);
+	close_client(e, &c);
+	close_client(e, &s1);
+	close_client(e, &s2);
+	rp_broker_set_alert_hook(e->b, NULL, NULL);
+}
+
 /* Revocation: a banned identity is kicked now (DISCONNECT 0x98, closed by
  * its connection layer), and refused at every later CONNECT (0x8A; 3.1.1:
  * not authorized); other identities are untouched. */
@@ -1227,6 +1282,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ingest_command_results, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ban, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cloned_credential_alert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_refusals_and_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retained_restored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retained_per_device_cap, setup, teardown),
