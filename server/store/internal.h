@@ -25,6 +25,13 @@
  *   (RP_E_NOT_FOUND, RP_E_EXISTS, RP_E_DENIED, RP_E_STATE, RP_E_NOMEM)
  *   that it MUST return before it has written anything: the transaction
  *   goes on for the other operations.
+ * - An operation with `bulk` set inserts rows and has no run(): the
+ *   storage thread hands the rows of consecutive such operations (same
+ *   bulk) to the back end's bulk() in one call, so a back end with a
+ *   network round trip per statement pays one per run of them, not one
+ *   per row.
+ *   Those operations share their fate in the transaction: if the call
+ *   fails, the batch is split and each runs alone, as any failed batch.
  * - after(), if set, runs on the storage thread once the transaction has
  *   committed, with op->state updated from op->work: it may deliver rows
  *   (load callbacks), set op->st, and set op->again to queue the operation
@@ -97,6 +104,7 @@ enum rp__store_sql_id {
 	RP__SQL_CERT_REVOKE,
 	RP__SQL_CERT_LIST_REVOKED,
 	RP__SQL_TM_INSERT,
+	RP__SQL_TM_INSERT_MANY,
 	RP__SQL_TM_QUERY_ASC,
 	RP__SQL_TM_QUERY_DESC,
 	RP__SQL_TM_AGGREGATE,
@@ -163,6 +171,27 @@ typedef struct rp__store_sql {
 /* Most parameters of one statement. */
 #define RP__STORE_MAX_PARAMS 16
 
+/*
+ * A bulk insert: rows of ncols values into one table. `one` inserts one
+ * row ($1 .. $ncols); a back end without round trips (SQLite) runs it per
+ * row. `many` (PostgreSQL text only) inserts any number of rows at once:
+ * parameter $k is an array of column k's values, of the SQL type that
+ * types[k] maps to (INT bigint, REAL double precision, TEXT text, BLOB
+ * bytea). A value is of its column's type or RP__V_NULL.
+ */
+typedef struct rp__store_bulk {
+	rp__store_sql one;
+	rp__store_sql many;
+	size_t ncols; /* 1 .. RP__STORE_MAX_PARAMS */
+	const rp__store_vtype *types;
+} rp__store_bulk;
+
+/* rows rows of a bulk insert, ncols values each, one after the other. */
+typedef struct rp__store_span {
+	const rp__store_val *v;
+	size_t rows;
+} rp__store_span;
+
 /* ------------------------------------------------------------------------
  * Back ends
  * ------------------------------------------------------------------------ */
@@ -172,6 +201,13 @@ typedef struct rp__store_db rp__store_db;
 typedef struct rp__store_backend {
 	const char *name;  /* "sqlite", "postgresql" */
 	const char *begin; /* the statement that opens a write transaction */
+	/*
+	 * Opens the storage thread's write transaction (begin). A back end
+	 * may send it with the statement that follows (PostgreSQL: one round
+	 * trip for both); a COMMIT or ROLLBACK right after it then sends
+	 * nothing (the transaction is empty). RP_OK or an error, as exec().
+	 */
+	rp_status (*begin_txn)(rp__store_db *db);
 	void (*close)(rp__store_db *db);
 	/* A statement without parameters or rows (BEGIN, COMMIT, DDL). */
 	rp_status (*exec)(rp__store_db *db, const char *sql);
@@ -188,6 +224,13 @@ typedef struct rp__store_backend {
 	void (*end)(rp__store_db *db);
 	/* Re-establishes a lost connection. RP_OK or an error. */
 	rp_status (*reconnect)(rp__store_db *db);
+	/*
+	 * Inserts the rows of s[0 .. n) with b, in this order, inside the
+	 * current transaction. RP_OK, or an error with db->failed set (some
+	 * rows may have been written: the transaction must be rolled back).
+	 */
+	rp_status (*bulk)(rp__store_db *db, const rp__store_bulk *b, const rp__store_span *s,
+			  size_t n);
 } rp__store_backend;
 
 struct rp__store_db {
@@ -249,6 +292,8 @@ struct rp__store_op {
 	rp__store_run_fn run;
 	rp__store_after_fn after;
 	rp_store_done_fn done;
+	/* A bulk insert (run is not used): args hold nargs / bulk->ncols rows. */
+	const rp__store_bulk *bulk;
 	void *ctx;
 	size_t size; /* bytes of this block, charged to the queue */
 	rp_status st;
@@ -281,7 +326,8 @@ struct rp__store_op {
 /* A submission: what rp__store_submit() copies into a new operation. */
 typedef struct rp__store_req {
 	const char *name;
-	rp__store_run_fn run; /* NULL: the generic run over sql, decode, flags */
+	rp__store_run_fn run;       /* NULL: the generic run over sql, decode, flags */
+	const rp__store_bulk *bulk; /* set: a bulk insert of args (run is NULL) */
 	rp__store_after_fn after;
 	const rp__store_val *args;
 	size_t nargs;

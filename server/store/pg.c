@@ -14,6 +14,25 @@
  * retries. Only the primary message is kept for logs: DETAIL lines carry
  * row values.
  *
+ * Bulk inserts (telemetry) go as one INSERT ... SELECT FROM unnest($1, ...)
+ * with one binary array per column: one round trip, one statement and one
+ * executor start for the whole group commit, where a prepared INSERT per
+ * row costs a round trip each (8,000 rows/s; docs/performance.md). The
+ * arrays are built in a buffer the connection keeps (no allocation per
+ * batch once it has grown); one statement takes at most BULK_ROWS rows and
+ * about BULK_BYTES of arrays, so the buffer stays small whatever the batch.
+ * The statement is atomic, and it runs inside the batch's transaction, so
+ * failures are classified and retried exactly as a single row's.
+ *
+ * The storage thread's BEGIN is not sent on its own: begin_txn() marks it
+ * pending, and the transaction's first statement carries it, both in one
+ * round trip (pipeline mode: BEGIN, the statement, a sync). Under load a
+ * round trip costs about a tenth of a telemetry batch (docs/store.md).
+ * COMMIT is never sent with the statements before it: if the connection
+ * drops before their answer, the transaction certainly did not commit and
+ * the batch can be retried; a COMMIT sent with them would make that
+ * unknown.
+ *
  * Session settings, after every (re)connect: statement_timeout and
  * lock_timeout from the options, client_min_messages=warning (no NOTICE
  * chatter from IF NOT EXISTS), client_encoding UTF8 (forced in the
@@ -38,6 +57,14 @@
 #define OID_INT4   23
 #define OID_FLOAT4 700
 #define OID_FLOAT8 701
+#define OID_TEXT   25
+
+/* One bulk statement: at most this many rows, and about this many bytes of
+ * arrays (more only for a single row larger than that). */
+#define BULK_ROWS  4096u
+#define BULK_BYTES (1024u * 1024u)
+/* A binary array's header: ndim, flags, element type, size, lower bound. */
+#define ARRAY_HDR 20u
 
 typedef struct pg_db {
 	rp__store_db base;
@@ -49,6 +76,10 @@ typedef struct pg_db {
 	int row, nrows;
 	uint64_t changes;
 	char num[RP__STORE_MAX_PARAMS][32];
+	uint8_t *buf; /* bulk arrays, cap bytes */
+	size_t cap;
+	int begin_pending; /* BEGIN goes with the next statement */
+	int broken;        /* a pipelined exchange went off track: reconnect */
 } pg_db;
 
 static int is_state(const char *s, const char *want)
@@ -64,7 +95,7 @@ static rp_status pg_fail(pg_db *d, const PGresult *r)
 	const char *msg = r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
 	db->failed = 1;
-	if (PQstatus(d->conn) == CONNECTION_BAD ||
+	if (d->broken || PQstatus(d->conn) == CONNECTION_BAD ||
 	    (state != NULL && strncmp(state, "08", 2) == 0) || is_state(state, "57P01") ||
 	    is_state(state, "57P02") || is_state(state, "57P03")) {
 		db->conn_lost = 1;
@@ -105,10 +136,22 @@ static rp_status pg_fail(pg_db *d, const PGresult *r)
 static rp_status pg_exec(rp__store_db *db, const char *sql)
 {
 	pg_db *d = (pg_db *)db;
-	PGresult *r = PQexec(d->conn, sql);
-	ExecStatusType s = PQresultStatus(r);
+	PGresult *r;
+	ExecStatusType s;
 	rp_status st = RP_OK;
 
+	if (d->begin_pending) {
+		d->begin_pending = 0;
+		if (strcmp(sql, "COMMIT") == 0 || strcmp(sql, "ROLLBACK") == 0) {
+			return RP_OK; /* nothing was sent: an empty transaction */
+		}
+		st = pg_exec(db, "BEGIN");
+		if (st != RP_OK) {
+			return st;
+		}
+	}
+	r = PQexec(d->conn, sql);
+	s = PQresultStatus(r);
 	if (r == NULL || (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)) {
 		st = pg_fail(d, r);
 	} else if (strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
@@ -121,6 +164,105 @@ static rp_status pg_exec(rp__store_db *db, const char *sql)
 	return st;
 }
 
+static rp_status pg_internal(pg_db *d, rp_status st, const char *what)
+{
+	d->base.failed = 1;
+	d->base.err = st;
+	snprintf(d->base.msg, sizeof(d->base.msg), "%s", what);
+	return st;
+}
+
+static rp_status pg_begin_txn(rp__store_db *db)
+{
+	((pg_db *)db)->begin_pending = 1;
+	return RP_OK;
+}
+
+/*
+ * BEGIN and the prepared statement `name` in one round trip (pipeline
+ * mode). Returns the statement's result, or BEGIN's if BEGIN failed (the
+ * statement was then skipped), or NULL with d->broken set when the
+ * exchange did not end as it should (a lost connection, mostly; pg_fail()
+ * classifies it, and the reconnect, PQreset(), leaves pipeline mode).
+ */
+static PGresult *pg_begin_and(pg_db *d, const char *name, int n, const char *const *values,
+			      const int *lengths, const int *formats)
+{
+	PGconn *c = d->conn;
+	PGresult *r, *out = NULL;
+	int k = 0, synced = 0;
+
+	if (PQenterPipelineMode(c) != 1) {
+		d->broken = 1;
+		return NULL;
+	}
+	if (PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+	    PQsendQueryPrepared(c, name, n, values, lengths, formats, 1) == 1 &&
+	    PQpipelineSync(c) == 1) {
+		/* Expected: BEGIN's result, NULL, the statement's, NULL, the
+		 * sync. More calls than that: libpq is not where we think. */
+		for (int i = 0; i < 8 && !synced; i++) {
+			r = PQgetResult(c);
+			if (r == NULL) {
+				if (PQstatus(c) == CONNECTION_BAD) {
+					break;
+				}
+				continue;
+			}
+			if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+				synced = 1;
+			} else if (out == NULL &&
+				   (k == 1 || PQresultStatus(r) != PGRES_COMMAND_OK)) {
+				out = r; /* the statement's result, or BEGIN's failure */
+				r = NULL;
+			}
+			k++;
+			PQclear(r);
+		}
+	}
+	if (!synced || PQexitPipelineMode(c) != 1) {
+		d->broken = 1;
+		PQclear(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* A prepared statement, with the pending BEGIN in front if there is one. */
+static PGresult *pg_exec_prepared(pg_db *d, const char *name, int n, const char *const *values,
+				  const int *lengths, const int *formats)
+{
+	if (d->begin_pending) {
+		d->begin_pending = 0;
+		return pg_begin_and(d, name, n, values, lengths, formats);
+	}
+	return PQexecPrepared(d->conn, name, n, values, lengths, formats, 1);
+}
+
+/* Prepares q on this connection unless it is already; name: its name. */
+static rp_status pg_prepare(pg_db *d, const rp__store_sql *q, char name[16])
+{
+	PGresult *r;
+
+	if (q->id >= RP__SQL_COUNT) {
+		return pg_internal(d, RP_E_INTERNAL, "statement slot out of range");
+	}
+	snprintf(name, 16, "rp%u", q->id);
+	if (d->prepared[q->id]) {
+		return RP_OK;
+	}
+	r = PQprepare(d->conn, name, q->pg != NULL ? q->pg : q->sql, 0, NULL);
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		rp_status st = pg_fail(d, r);
+
+		PQclear(r);
+		return st;
+	}
+	PQclear(r);
+	d->prepared[q->id] = 1;
+	return RP_OK;
+}
+
 static rp_status pg_query(rp__store_db *db, const rp__store_sql *q, const rp__store_val *v,
 			  size_t n)
 {
@@ -130,23 +272,14 @@ static rp_status pg_query(rp__store_db *db, const rp__store_sql *q, const rp__st
 	char name[16];
 	PGresult *r;
 	ExecStatusType s;
+	rp_status st;
 
-	if (q->id >= RP__SQL_COUNT || n > RP__STORE_MAX_PARAMS) {
-		db->failed = 1;
-		db->err = RP_E_INTERNAL;
-		return RP_E_INTERNAL;
+	if (n > RP__STORE_MAX_PARAMS) {
+		return pg_internal(d, RP_E_INTERNAL, "too many parameters");
 	}
-	snprintf(name, sizeof(name), "rp%u", q->id);
-	if (!d->prepared[q->id]) {
-		r = PQprepare(d->conn, name, q->pg != NULL ? q->pg : q->sql, 0, NULL);
-		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
-			rp_status st = pg_fail(d, r);
-
-			PQclear(r);
-			return st;
-		}
-		PQclear(r);
-		d->prepared[q->id] = 1;
+	st = pg_prepare(d, q, name);
+	if (st != RP_OK) {
+		return st;
 	}
 	for (size_t i = 0; i < n; i++) {
 		lengths[i] = 0;
@@ -174,11 +307,10 @@ static rp_status pg_query(rp__store_db *db, const rp__store_sql *q, const rp__st
 			break;
 		}
 	}
-	r = PQexecPrepared(d->conn, name, (int)n, values, lengths, formats, 1);
+	r = pg_exec_prepared(d, name, (int)n, values, lengths, formats);
 	s = PQresultStatus(r);
 	if (r == NULL || (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)) {
-		rp_status st = pg_fail(d, r);
-
+		st = pg_fail(d, r);
 		PQclear(r);
 		return st;
 	}
@@ -186,6 +318,244 @@ static rp_status pg_query(rp__store_db *db, const rp__store_sql *q, const rp__st
 	d->row = -1;
 	d->nrows = PQntuples(r);
 	d->changes = strtoull(PQcmdTuples(r), NULL, 10);
+	return RP_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Bulk inserts: one binary array per column (array_recv's format)
+ * ------------------------------------------------------------------------ */
+
+static uint8_t *put_u32(uint8_t *p, uint32_t x)
+{
+	p[0] = (uint8_t)(x >> 24);
+	p[1] = (uint8_t)(x >> 16);
+	p[2] = (uint8_t)(x >> 8);
+	p[3] = (uint8_t)x;
+	return p + 4;
+}
+
+static uint8_t *put_u64(uint8_t *p, uint64_t x)
+{
+	p = put_u32(p, (uint32_t)(x >> 32));
+	return put_u32(p, (uint32_t)x);
+}
+
+/* Bytes of v as an array element (length word included); 0: not of type t. */
+static size_t elem_bytes(const rp__store_val *v, rp__store_vtype t)
+{
+	if (v->t == RP__V_NULL) {
+		return 4u;
+	}
+	if (v->t != t) {
+		return 0;
+	}
+	switch (t) {
+	case RP__V_INT:
+	case RP__V_REAL:
+		return 4u + 8u;
+	case RP__V_TEXT:
+	case RP__V_BLOB:
+		/* Values are bounded by limits.h far below this; checked anyway, as
+		 * the length word is 32 bits. */
+		return v->len <= (size_t)INT32_MAX / 2u ? 4u + v->len : 0;
+	case RP__V_NULL:
+	default:
+		return 0;
+	}
+}
+
+static uint8_t *put_elem(uint8_t *p, const rp__store_val *v)
+{
+	uint64_t bits;
+
+	switch (v->t) {
+	case RP__V_INT:
+		p = put_u32(p, 8);
+		return put_u64(p, (uint64_t)v->i);
+	case RP__V_REAL:
+		memcpy(&bits, &v->d, sizeof(bits));
+		p = put_u32(p, 8);
+		return put_u64(p, bits);
+	case RP__V_TEXT:
+	case RP__V_BLOB:
+		p = put_u32(p, (uint32_t)v->len);
+		if (v->len > 0) {
+			memcpy(p, v->p, v->len);
+		}
+		return p + v->len;
+	case RP__V_NULL:
+	default:
+		return put_u32(p, UINT32_MAX); /* -1: NULL */
+	}
+}
+
+static uint32_t elem_oid(rp__store_vtype t)
+{
+	switch (t) {
+	case RP__V_INT:
+		return OID_INT8;
+	case RP__V_REAL:
+		return OID_FLOAT8;
+	case RP__V_TEXT:
+		return OID_TEXT;
+	case RP__V_BLOB:
+		return OID_BYTEA;
+	case RP__V_NULL:
+	default:
+		return 0;
+	}
+}
+
+/* A cursor over the rows of spans: span si, row ri. */
+typedef struct bulk_pos {
+	size_t si, ri;
+} bulk_pos;
+
+/* The next row at or after *p (advancing past empty spans); NULL at the end. */
+static const rp__store_val *bulk_row(const rp__store_span *s, size_t n, size_t ncols, bulk_pos *p)
+{
+	while (p->si < n && p->ri >= s[p->si].rows) {
+		p->si++;
+		p->ri = 0;
+	}
+	return p->si < n ? &s[p->si].v[p->ri * ncols] : NULL;
+}
+
+/*
+ * Sizes the statement that starts at from: *to is where it ends, *rows its
+ * rows, col[c] the bytes of column c's array. RP_OK or RP_E_INTERNAL (a
+ * value not of its column's type, or too large).
+ */
+static rp_status bulk_size(const rp__store_bulk *b, const rp__store_span *s, size_t n,
+			   bulk_pos from, bulk_pos *to, size_t *rows, size_t col[])
+{
+	size_t total = b->ncols * ARRAY_HDR;
+	const rp__store_val *v;
+
+	*rows = 0;
+	for (size_t c = 0; c < b->ncols; c++) {
+		col[c] = ARRAY_HDR;
+	}
+	while (*rows < BULK_ROWS && (v = bulk_row(s, n, b->ncols, &from)) != NULL) {
+		size_t row = 0, e[RP__STORE_MAX_PARAMS];
+
+		for (size_t c = 0; c < b->ncols; c++) {
+			e[c] = elem_bytes(&v[c], b->types[c]);
+			if (e[c] == 0) {
+				return RP_E_INTERNAL;
+			}
+			row += e[c];
+		}
+		if (*rows > 0 && total + row > BULK_BYTES) {
+			break;
+		}
+		if (total + row > (size_t)INT32_MAX) {
+			return RP_E_INTERNAL;
+		}
+		for (size_t c = 0; c < b->ncols; c++) {
+			col[c] += e[c];
+		}
+		total += row;
+		(*rows)++;
+		from.ri++;
+	}
+	*to = from;
+	return RP_OK;
+}
+
+/* Room for size bytes in d->buf. */
+static rp_status bulk_reserve(pg_db *d, size_t size)
+{
+	uint8_t *p;
+
+	if (size <= d->cap) {
+		return RP_OK;
+	}
+	p = rp_realloc(NULL, d->buf, size);
+	if (p == NULL) {
+		return pg_internal(d, RP_E_NOMEM, "no memory for a bulk insert");
+	}
+	d->buf = p;
+	d->cap = size;
+	return RP_OK;
+}
+
+/* Writes column c of the rows rows from `from` on (bulk_size counted them) as
+ * a binary array at p. */
+static void bulk_column(const rp__store_bulk *b, size_t c, const rp__store_span *s, size_t n,
+			bulk_pos from, size_t rows, uint8_t *p)
+{
+	uint8_t *flags;
+	const rp__store_val *v;
+	int nulls = 0;
+
+	p = put_u32(p, 1); /* one dimension */
+	flags = p;
+	p += 4;
+	p = put_u32(p, elem_oid(b->types[c]));
+	p = put_u32(p, (uint32_t)rows);
+	p = put_u32(p, 1); /* lower bound */
+	for (size_t i = 0; i < rows && (v = bulk_row(s, n, b->ncols, &from)) != NULL; i++) {
+		nulls |= v[c].t == RP__V_NULL;
+		p = put_elem(p, &v[c]);
+		from.ri++;
+	}
+	(void)put_u32(flags, (uint32_t)nulls);
+}
+
+static rp_status pg_bulk(rp__store_db *db, const rp__store_bulk *b, const rp__store_span *s,
+			 size_t n)
+{
+	pg_db *d = (pg_db *)db;
+	const char *values[RP__STORE_MAX_PARAMS];
+	int lengths[RP__STORE_MAX_PARAMS], formats[RP__STORE_MAX_PARAMS];
+	size_t col[RP__STORE_MAX_PARAMS];
+	bulk_pos at = {0, 0}, to;
+	char name[16];
+	rp_status st;
+
+	if (b->ncols == 0 || b->ncols > RP__STORE_MAX_PARAMS) {
+		return pg_internal(d, RP_E_INTERNAL, "bulk insert: bad column count");
+	}
+	st = pg_prepare(d, &b->many, name);
+	if (st != RP_OK) {
+		return st;
+	}
+	while (bulk_row(s, n, b->ncols, &at) != NULL) {
+		size_t rows, off = 0;
+		PGresult *r;
+
+		if (bulk_size(b, s, n, at, &to, &rows, col) != RP_OK) {
+			return pg_internal(d, RP_E_INTERNAL, "bulk insert: bad value");
+		}
+		for (size_t c = 0; c < b->ncols; c++) {
+			off += col[c];
+		}
+		st = bulk_reserve(d, off);
+		if (st != RP_OK) {
+			return st;
+		}
+		off = 0;
+		for (size_t c = 0; c < b->ncols; c++) {
+			bulk_column(b, c, s, n, at, rows, d->buf + off);
+			values[c] = (const char *)d->buf + off;
+			lengths[c] = (int)col[c];
+			formats[c] = 1;
+			off += col[c];
+		}
+		r = pg_exec_prepared(d, name, (int)b->ncols, values, lengths, formats);
+		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+			st = pg_fail(d, r);
+			PQclear(r);
+			return st;
+		}
+		if (strtoull(PQcmdTuples(r), NULL, 10) != rows) {
+			PQclear(r);
+			return pg_internal(d, RP_E_INTERNAL, "bulk insert: rows missing");
+		}
+		PQclear(r);
+		at = to;
+	}
 	return RP_OK;
 }
 
@@ -323,6 +693,8 @@ static rp_status pg_reconnect(rp__store_db *db)
 
 	pg_end(db);
 	memset(d->prepared, 0, sizeof(d->prepared));
+	d->begin_pending = 0;
+	d->broken = 0;
 	PQreset(d->conn);
 	if (PQstatus(d->conn) != CONNECTION_OK) {
 		return RP_E_IO;
@@ -339,12 +711,14 @@ static void pg_close(rp__store_db *db)
 	}
 	pg_end(db);
 	PQfinish(d->conn);
+	rp_free(NULL, d->buf);
 	rp_free(NULL, d);
 }
 
 static const rp__store_backend pg_backend = {
 	.name = "postgresql",
 	.begin = "BEGIN",
+	.begin_txn = pg_begin_txn,
 	.close = pg_close,
 	.exec = pg_exec,
 	.query = pg_query,
@@ -356,6 +730,7 @@ static const rp__store_backend pg_backend = {
 	.changes = pg_changes,
 	.end = pg_end,
 	.reconnect = pg_reconnect,
+	.bulk = pg_bulk,
 };
 
 rp_status rp__store_pg_open(const char *conninfo, const rp_store_options *opt, rp__store_db **out)

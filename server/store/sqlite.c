@@ -87,6 +87,12 @@ static rp_status lite_exec(rp__store_db *db, const char *sql)
 	return RP_OK;
 }
 
+/* At once: BEGIN IMMEDIATE takes the write lock, and waits for it here. */
+static rp_status lite_begin_txn(rp__store_db *db)
+{
+	return lite_exec(db, db->be->begin);
+}
+
 static rp_status lite_prepare(lite_db *d, const rp__store_sql *q, sqlite3_stmt **out)
 {
 	size_t len = strlen(q->sql);
@@ -256,6 +262,27 @@ static void lite_end(rp__store_db *db)
 	d->done = 0;
 }
 
+/*
+ * One prepared one-row INSERT per row: SQLite runs in this process, so a
+ * row costs a bind and a step, and one statement over arrays would only
+ * add copying.
+ */
+static rp_status lite_bulk(rp__store_db *db, const rp__store_bulk *b, const rp__store_span *s,
+			   size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t r = 0; r < s[i].rows; r++) {
+			rp_status st =
+				rp__store_run(db, &b->one, &s[i].v[r * b->ncols], b->ncols, NULL);
+
+			if (st != RP_OK) {
+				return st;
+			}
+		}
+	}
+	return RP_OK;
+}
+
 static rp_status lite_reconnect(rp__store_db *db)
 {
 	(void)db;
@@ -280,6 +307,7 @@ static void lite_close(rp__store_db *db)
 static const rp__store_backend lite_backend = {
 	.name = "sqlite",
 	.begin = "BEGIN IMMEDIATE",
+	.begin_txn = lite_begin_txn,
 	.close = lite_close,
 	.exec = lite_exec,
 	.query = lite_query,
@@ -291,6 +319,7 @@ static const rp__store_backend lite_backend = {
 	.changes = lite_changes,
 	.end = lite_end,
 	.reconnect = lite_reconnect,
+	.bulk = lite_bulk,
 };
 
 /* Creates the missing directories above path, mode 0700. */

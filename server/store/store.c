@@ -11,7 +11,8 @@
  *   1. wait until the queue is not empty (and no test holds it);
  *   2. if the previous batch had more than one operation (we are busy),
  *      linger up to batch_wait_ms for the batch to fill;
- *   3. take up to batch_ops operations; BEGIN; run each; COMMIT;
+ *   3. take up to batch_ops operations; BEGIN; run each (consecutive bulk
+ *      inserts, telemetry, together: one back-end call); COMMIT;
  *   4. on a transient error (busy, locked, lost connection before COMMIT),
  *      roll back, back off (doubling) and run the whole batch again, at
  *      most `retries` times; on an operation's hard error, roll back and
@@ -55,7 +56,8 @@ struct rp_store {
 	int hold;
 	int linger;
 	rp_store_stats stats;
-	rp__store_op **batch; /* opt.batch_ops slots, storage thread only */
+	rp__store_op **batch;  /* opt.batch_ops slots, storage thread only */
+	rp__store_span *spans; /* opt.batch_ops slots, storage thread only */
 };
 
 /* ------------------------------------------------------------------------
@@ -533,23 +535,61 @@ static void fail_all(rp__store_op **ops, size_t n, rp_status st)
 	}
 }
 
+/*
+ * Runs ops[0] and the operations right after it with the same bulk insert
+ * as one back-end call (order kept: an operation queued after them still
+ * runs after them). Returns how many it ran; each op->st is the call's
+ * status. Which operation a failure belongs to is not known here: the
+ * batch is split and each runs alone.
+ */
+static size_t run_bulk(rp_store *st, rp__store_op **ops, size_t n)
+{
+	rp__store_db *db = st->db;
+	const rp__store_bulk *b = ops[0]->bulk;
+	size_t k = 0;
+	rp_status s;
+
+	while (k < n && ops[k]->bulk == b) {
+		op_reset(ops[k]);
+		st->spans[k].v = ops[k]->args;
+		st->spans[k].rows = ops[k]->nargs / b->ncols;
+		k++;
+	}
+	s = db->be->bulk(db, b, st->spans, k);
+	if (s != RP_OK && !db->failed) {
+		/* Rows may have been written: the transaction must not commit. */
+		db->failed = 1;
+		db->err = s;
+	}
+	for (size_t i = 0; i < k; i++) {
+		ops[i]->st = s;
+	}
+	return k;
+}
+
 /* One transaction over ops[0 .. n). Returns TXN_OK, _TRANSIENT, _HARD or _FATAL. */
 static int transaction(rp_store *st, rp__store_op **ops, size_t n)
 {
 	rp__store_db *db = st->db;
+	size_t k;
 
 	rp__store_db_clear(db);
-	if (db->be->exec(db, db->be->begin) != RP_OK) {
+	if (db->be->begin_txn(db) != RP_OK) {
 		fail_all(ops, n, db->err);
 		return db->transient ? TXN_TRANSIENT : TXN_FATAL;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i += k) {
 		rp__store_op *op = ops[i];
 
-		op_reset(op);
-		op->st = op->run(db, op);
-		if (op->st == RP_OK && op->nomem) {
-			op->st = RP_E_NOMEM;
+		if (op->bulk != NULL) {
+			k = run_bulk(st, &ops[i], n - i);
+		} else {
+			k = 1;
+			op_reset(op);
+			op->st = op->run(db, op);
+			if (op->st == RP_OK && op->nomem) {
+				op->st = RP_E_NOMEM;
+			}
 		}
 		if (db->failed) {
 			rollback(db);
@@ -557,12 +597,14 @@ static int transaction(rp_store *st, rp__store_op **ops, size_t n)
 				fail_all(ops, n, db->err);
 				return TXN_TRANSIENT;
 			}
-			op->db_error = 1;
-			if (op->st == RP_OK) {
-				op->st = db->err != RP_OK ? db->err : RP_E_INTERNAL;
+			for (size_t j = i; j < i + k; j++) {
+				ops[j]->db_error = 1;
+				if (ops[j]->st == RP_OK) {
+					ops[j]->st = db->err != RP_OK ? db->err : RP_E_INTERNAL;
+				}
+				rp__res_free(ops[j]->rows);
+				ops[j]->rows = NULL;
 			}
-			rp__res_free(op->rows);
-			op->rows = NULL;
 			return TXN_HARD;
 		}
 	}
@@ -898,6 +940,7 @@ rp__store_op *rp__store_op_new(const rp__store_req *r, size_t nargs, size_t byte
 	*data = p + 2u * ssz;
 	op->name = r->name;
 	op->run = r->run != NULL ? r->run : run_generic;
+	op->bulk = r->bulk;
 	op->sql = r->sql;
 	op->decode = r->decode;
 	op->flags = r->flags;
@@ -1112,7 +1155,8 @@ rp_status rp_store_open(const char *url, const rp_store_options *opt, rp_store *
 		goto out;
 	}
 	st->batch = rp_calloc(NULL, st->opt.batch_ops, sizeof(*st->batch));
-	if (st->batch == NULL) {
+	st->spans = rp_calloc(NULL, st->opt.batch_ops, sizeof(*st->spans));
+	if (st->batch == NULL || st->spans == NULL) {
 		s = RP_E_NOMEM;
 		goto out;
 	}
@@ -1161,6 +1205,7 @@ out:
 			st->db->be->close(st->db);
 		}
 		rp_free(NULL, st->batch);
+		rp_free(NULL, st->spans);
 		rp_free(NULL, st);
 	}
 	return s;
@@ -1181,6 +1226,7 @@ void rp_store_close(rp_store *st)
 	st->db->be->close(st->db);
 	fini_sync(st);
 	rp_free(NULL, st->batch);
+	rp_free(NULL, st->spans);
 	rp_free(NULL, st);
 }
 

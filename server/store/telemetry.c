@@ -4,10 +4,14 @@
  *
  * One insert operation holds a whole batch (a SenML pack): its records are
  * copied into the operation in one allocation, nine arguments per record,
- * laid out as the INSERT's parameters, and inserted with one prepared
- * statement reused for every row. The batch is atomic: a record for an
- * unknown device fails the operation (the foreign key), not the others of
- * its group commit.
+ * laid out as the INSERT's parameters. It is a bulk insert (internal.h):
+ * the storage thread gives the rows of all consecutive insert operations
+ * of its group commit to the back end at once. SQLite runs the one-row
+ * INSERT per row (a function call each); PostgreSQL sends them all in one
+ * INSERT ... SELECT FROM unnest(arrays), one round trip, instead of one
+ * round trip per row. The batch is atomic: a record for an unknown device
+ * fails the operation (the foreign key), not the others of its group
+ * commit (the storage thread splits the group and runs each alone).
  *
  * Retention deletes by rowid in chunks, one transaction per chunk, and
  * queues itself again behind whatever arrived meanwhile.
@@ -22,11 +26,27 @@
 /* Arguments per record, in the order of q_insert's parameters. */
 #define REC_ARGS 9
 
-static const rp__store_sql q_insert = {RP__SQL_TM_INSERT,
-				       "INSERT INTO telemetry (device_id, name, time_ms, kind, "
-				       "v_num, v_str, v_bool, v_data, unit) "
-				       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-				       NULL};
+#define INSERT_COLS                                                                                \
+	"INSERT INTO telemetry (device_id, name, time_ms, kind, v_num, v_str, v_bool, v_data, "    \
+	"unit) "
+
+/* The columns' types, for PostgreSQL's arrays (kind and v_bool are SMALLINT:
+ * INSERT casts the bigints). */
+static const rp__store_vtype insert_types[REC_ARGS] = {
+	RP__V_TEXT, RP__V_TEXT, RP__V_INT,  RP__V_INT,  RP__V_REAL,
+	RP__V_TEXT, RP__V_INT,  RP__V_BLOB, RP__V_TEXT,
+};
+
+static const rp__store_bulk q_insert = {
+	.one = {RP__SQL_TM_INSERT, INSERT_COLS "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", NULL},
+	.many = {RP__SQL_TM_INSERT_MANY,
+		 INSERT_COLS "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], "
+			     "$4::bigint[], $5::float8[], $6::text[], $7::bigint[], $8::bytea[], "
+			     "$9::text[])",
+		 NULL},
+	.ncols = REC_ARGS,
+	.types = insert_types,
+};
 
 #define SERIES_COLS "SELECT id, time_ms, kind, v_num, v_str, v_bool, v_data, unit FROM telemetry "
 static const rp__store_sql q_query_asc = {
@@ -89,14 +109,6 @@ static rp_status point_args(const rp_store_point *p, rp__store_val v[REC_ARGS])
 	return RP_OK;
 }
 
-static rp_status run_insert(rp__store_db *db, rp__store_op *op)
-{
-	for (size_t i = 0; i + REC_ARGS <= op->nargs; i += REC_ARGS) {
-		TRY(rp__store_run(db, &q_insert, &op->args[i], REC_ARGS, NULL));
-	}
-	return RP_OK;
-}
-
 rp_status rp_store_telemetry_insert(rp_store *st, const rp_store_point *pts, size_t n,
 				    rp_store_done_fn done, void *ctx)
 {
@@ -117,7 +129,7 @@ rp_status rp_store_telemetry_insert(rp_store *st, const rp_store_point *pts, siz
 			bytes += rp__store_val_bytes(&v[k]);
 		}
 	}
-	op = rp__store_op_new(&(rp__store_req){.name = "telemetry_insert", .run = run_insert},
+	op = rp__store_op_new(&(rp__store_req){.name = "telemetry_insert", .bulk = &q_insert},
 			      n * REC_ARGS, bytes, &data);
 	if (op == NULL) {
 		return RP_E_NOMEM;

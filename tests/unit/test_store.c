@@ -65,12 +65,13 @@ static void quiet(void *arg, const char *message)
 	(void)message;
 }
 
-/* PostgreSQL: runs sql on the test database with a connection of our own. */
-static int pg_admin(const char *sql)
+/* PostgreSQL: runs sql on the test database with a connection of our own.
+ * Returns the number of rows of its last result (0 for a command), or -1. */
+static int pg_admin_rows(const char *sql)
 {
 	PGconn *c = PQconnectdb(g.server.url);
 	PGresult *r;
-	int ok;
+	int rows = -1;
 
 	if (PQstatus(c) != CONNECTION_OK) {
 		fprintf(stderr, "pg_admin: %s", PQerrorMessage(c));
@@ -79,13 +80,19 @@ static int pg_admin(const char *sql)
 	}
 	PQsetNoticeProcessor(c, quiet, NULL);
 	r = PQexec(c, sql);
-	ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-	if (!ok) {
+	if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK) {
+		rows = PQntuples(r);
+	} else {
 		fprintf(stderr, "pg_admin: %s", PQerrorMessage(c));
 	}
 	PQclear(r);
 	PQfinish(c);
-	return ok ? 0 : -1;
+	return rows;
+}
+
+static int pg_admin(const char *sql)
+{
+	return pg_admin_rows(sql) >= 0 ? 0 : -1;
 }
 
 /* A URL to an empty database for the current test. */
@@ -1865,6 +1872,404 @@ static void test_transient_retry(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * Bulk inserts: the telemetry of a whole batch in one back-end call
+ * ------------------------------------------------------------------------ */
+
+#define BULK_DEVS 5
+
+static const char *const bulk_devs[BULK_DEVS] = {"dev-0", "dev-1", "dev-2", "dev-3", "dev-4"};
+
+/* Point t of a bulk test: its kind, value and unit follow from t, so that
+ * whoever reads it back can check it (bulk_check). buf holds its string or
+ * bytes. Every kind, NULL columns, empty blobs and empty units occur. */
+static rp_store_point bulk_point(const char *dev, const char *name, int64_t t, char buf[32])
+{
+	rp_store_point p = num_point(dev, name, t, (double)t * 0.5);
+
+	p.unit = t % 2 == 0 ? "" : "u";
+	switch (t % 4) {
+	case 1:
+		p.kind = RP_STORE_STR;
+		snprintf(buf, 32, "s-%lld", (long long)t);
+		p.str = buf;
+		break;
+	case 2:
+		p.kind = RP_STORE_BOOL;
+		p.boolean = (int)(t / 4 % 2);
+		break;
+	case 3:
+		p.kind = RP_STORE_DATA;
+		memset(buf, (int)(t & 0xff), (size_t)(t % 5));
+		p.data = (const uint8_t *)buf;
+		p.data_len = (size_t)(t % 5); /* 0: an empty blob */
+		break;
+	default:
+		break;
+	}
+	return p;
+}
+
+/* 0 if r is what bulk_point() made for its time. */
+static int bulk_check(const rp_store_point *r)
+{
+	char buf[32];
+	rp_store_point p = bulk_point(r->device, r->name, r->time_ms, buf);
+
+	if (r->kind != p.kind || strcmp(r->unit, p.unit) != 0) {
+		return -1;
+	}
+	switch (p.kind) {
+	case RP_STORE_NUM:
+		return r->num == p.num ? 0 : -1;
+	case RP_STORE_STR:
+		return strcmp(r->str, p.str) == 0 ? 0 : -1;
+	case RP_STORE_BOOL:
+		return r->boolean == p.boolean ? 0 : -1;
+	case RP_STORE_DATA:
+	default:
+		return r->data != NULL && r->data_len == p.data_len &&
+				       (p.data_len == 0 || memcmp(r->data, p.data, p.data_len) == 0)
+			       ? 0
+			       : -1;
+	}
+}
+
+/* Reads the whole series (dev, name) in pages: each point as bulk_point()
+ * made it, each time once (times are unique in these tests), n points. */
+static void bulk_expect(rp_store *st, const char *dev, const char *name, size_t n)
+{
+	rp_store_series_query q;
+	rp_store_point *r = NULL;
+	size_t got = 0, rows = 0;
+	int64_t last = -1;
+
+	memset(&q, 0, sizeof(q));
+	q.device = dev;
+	q.name = name;
+	q.to_ms = INT64_MAX;
+	q.limit = 1000;
+	for (;;) {
+		assert_int_equal(rp_store_telemetry_query(st, &q, &r, &rows, NULL, NULL), RP_OK);
+		for (size_t i = 0; i < rows; i++) {
+			if (bulk_check(&r[i]) != 0 || r[i].time_ms <= last) {
+				print_error("%s/%s: point at %lld is wrong or repeated\n", dev,
+					    name, (long long)r[i].time_ms);
+				fail();
+			}
+			last = r[i].time_ms;
+		}
+		got += rows;
+		if (rows < q.limit) {
+			rp_store_free(r);
+			break;
+		}
+		q.has_cursor = 1;
+		q.after_time_ms = r[rows - 1].time_ms;
+		q.after_seq = r[rows - 1].seq;
+		rp_store_free(r);
+	}
+	assert_int_equal(got, n);
+}
+
+/* Queues an insert of np points (1 .. 4) of dev from time *t on. */
+static void bulk_insert(rp_store *st, const char *dev, size_t np, int64_t *t, void *ctx)
+{
+	rp_store_point pts[4];
+	char bufs[4][32];
+
+	for (size_t i = 0; i < np; i++) {
+		pts[i] = bulk_point(dev, "m", (*t)++, bufs[i]);
+	}
+	assert_int_equal(rp_store_telemetry_insert(st, pts, np, on_done, ctx), RP_OK);
+}
+
+static void test_bulk_batch(void **state)
+{
+	rp_store *st = open_fresh();
+	tracker *t = tracker_new();
+	rp_store_stats s0, s1;
+	rp_store_series_query q;
+	rp_store_point *qr = NULL, *big = NULL;
+	size_t expect[BULK_DEVS] = {0}, k = 0, qn = 0, q_expect = 0, late = 0, nbig = 0;
+	int64_t tm = 1;
+
+	(void)state;
+	for (int d = 0; d < BULK_DEVS; d++) {
+		seen(st, bulk_devs[d], 1);
+	}
+	rp_store_stats_get(st, &s0);
+	/* One batch: 120 inserts of 1 to 4 points over 5 devices, cut in the
+	 * middle by a device seen for the first time (then its points) and by
+	 * a read, which must see the points queued before it. */
+	rp__store_hold(st, 1);
+	for (int j = 0; j < 120; j++) {
+		int d = j % BULK_DEVS;
+		size_t np = (size_t)(j % 4) + 1;
+
+		if (j == 60) {
+			assert_int_equal(rp_store_device_seen(st, "dev-late", "", 1, on_done,
+							      slot_of(t, k++)),
+					 RP_OK);
+			bulk_insert(st, "dev-late", 3, &tm, slot_of(t, k++));
+			late = 3;
+			memset(&q, 0, sizeof(q));
+			q.device = bulk_devs[0];
+			q.name = "m";
+			q.to_ms = INT64_MAX;
+			q.limit = 1000;
+			assert_int_equal(rp_store_telemetry_query(st, &q, &qr, &qn, on_done,
+								  slot_of(t, k++)),
+					 RP_OK);
+			q_expect = expect[0];
+		}
+		bulk_insert(st, bulk_devs[d], np, &tm, slot_of(t, k++));
+		expect[d] += np;
+	}
+	rp__store_hold(st, 0);
+	tracker_wait(t, k);
+	for (size_t i = 0; i < k; i++) {
+		assert_int_equal(atomic_load(&t->calls[i]), 1);
+		assert_int_equal(t->st[i], RP_OK);
+	}
+	rp_store_stats_get(st, &s1);
+	assert_int_equal(s1.commits - s0.commits, 1);
+	assert_int_equal(s1.splits, s0.splits);
+	assert_int_equal(s1.failed, s0.failed);
+	assert_int_equal(s1.retries, s0.retries);
+	assert_int_equal(s1.reconnects, s0.reconnects);
+	assert_int_equal(s1.max_batch, k);
+	assert_int_equal(qn, q_expect);
+	for (size_t i = 0; i < qn; i++) {
+		assert_int_equal(bulk_check(&qr[i]), 0);
+	}
+	rp_store_free(qr);
+	for (int d = 0; d < BULK_DEVS; d++) {
+		bulk_expect(st, bulk_devs[d], "m", expect[d]);
+	}
+	bulk_expect(st, "dev-late", "m", late);
+
+	/* Bigger than one PostgreSQL statement takes (4096 rows, 1 MiB): three
+	 * inserts of 3000 points (statements end inside an insert) and one of
+	 * 200 values of 16 KiB, in one batch. */
+	{
+		size_t n = 3000;
+		rp_store_point *pts = calloc(n, sizeof(*pts));
+		char(*bufs)[32] = calloc(n, sizeof(*bufs));
+		char *wide = malloc(RP_LIMIT_STORE_VALUE_LEN + 1u);
+
+		assert_non_null(pts);
+		assert_non_null(bufs);
+		assert_non_null(wide);
+		memset(wide, 'w', RP_LIMIT_STORE_VALUE_LEN);
+		wide[RP_LIMIT_STORE_VALUE_LEN] = '\0';
+		rp__store_hold(st, 1);
+		for (int b = 0; b < 3; b++) {
+			for (size_t i = 0; i < n; i++) {
+				pts[i] = bulk_point(bulk_devs[b], "big", tm++, bufs[i]);
+			}
+			assert_int_equal(
+				rp_store_telemetry_insert(st, pts, n, on_done, slot_of(t, k++)),
+				RP_OK);
+		}
+		for (size_t i = 0; i < 200; i++) {
+			pts[i] = num_point(bulk_devs[3], "wide", (int64_t)i, 0);
+			pts[i].kind = RP_STORE_STR;
+			pts[i].str = wide;
+		}
+		assert_int_equal(rp_store_telemetry_insert(st, pts, 200, on_done, slot_of(t, k++)),
+				 RP_OK);
+		rp__store_hold(st, 0);
+		tracker_wait(t, k);
+		for (size_t i = 0; i < k; i++) {
+			assert_int_equal(t->st[i], RP_OK);
+		}
+		for (int b = 0; b < 3; b++) {
+			bulk_expect(st, bulk_devs[b], "big", n);
+		}
+		memset(&q, 0, sizeof(q));
+		q.device = bulk_devs[3];
+		q.name = "wide";
+		q.to_ms = INT64_MAX;
+		q.limit = 1000;
+		assert_int_equal(rp_store_telemetry_query(st, &q, &big, &nbig, NULL, NULL), RP_OK);
+		assert_int_equal(nbig, 200);
+		for (size_t i = 0; i < nbig; i++) {
+			assert_int_equal(big[i].time_ms, (int64_t)i);
+			assert_string_equal(big[i].str, wide);
+		}
+		rp_store_free(big);
+		free(wide);
+		free(bufs);
+		free(pts);
+	}
+	tracker_free(t);
+	rp_store_close(st);
+	assert_int_equal(rp_alloc_in_use(), 0);
+}
+
+static void test_bulk_failure(void **state)
+{
+	rp_store *st = open_fresh();
+	tracker *t = tracker_new();
+	rp_store_stats s0, s1;
+	size_t expect[BULK_DEVS] = {0}, k = 0;
+	rp_store_point pts[3];
+	char bufs[3][32];
+	int64_t tm = 1;
+
+	(void)state;
+	for (int d = 0; d < BULK_DEVS; d++) {
+		seen(st, bulk_devs[d], 1);
+	}
+	rp_store_stats_get(st, &s0);
+	/* One batch of 40 inserts; number 13 names an unknown device among two
+	 * good points (it fails whole), number 27 only an unknown device. */
+	rp__store_hold(st, 1);
+	for (int j = 0; j < 40; j++) {
+		int d = j % BULK_DEVS;
+
+		if (j == 13) {
+			pts[0] = bulk_point(bulk_devs[1], "m", tm++, bufs[0]);
+			pts[1] = bulk_point("ghost", "m", tm++, bufs[1]);
+			pts[2] = bulk_point(bulk_devs[2], "m", tm++, bufs[2]);
+			assert_int_equal(
+				rp_store_telemetry_insert(st, pts, 3, on_done, slot_of(t, k++)),
+				RP_OK);
+			continue;
+		}
+		if (j == 27) {
+			pts[0] = bulk_point("ghost-2", "m", tm++, bufs[0]);
+			assert_int_equal(
+				rp_store_telemetry_insert(st, pts, 1, on_done, slot_of(t, k++)),
+				RP_OK);
+			continue;
+		}
+		bulk_insert(st, bulk_devs[d], 2, &tm, slot_of(t, k++));
+		expect[d] += 2;
+	}
+	rp__store_hold(st, 0);
+	tracker_wait(t, k);
+	for (size_t i = 0; i < k; i++) {
+		assert_int_equal(atomic_load(&t->calls[i]), 1);
+		assert_int_equal(t->st[i], i == 13 || i == 27 ? RP_E_NOT_FOUND : RP_OK);
+	}
+	rp_store_stats_get(st, &s1);
+	assert_int_equal(s1.splits - s0.splits, 1);
+	assert_int_equal(s1.failed - s0.failed, 2);
+	/* Every good insert once; nothing of the failed ones (their good points
+	 * included: an insert is atomic). */
+	for (int d = 0; d < BULK_DEVS; d++) {
+		bulk_expect(st, bulk_devs[d], "m", expect[d]);
+	}
+	bulk_expect(st, "ghost", "m", 0);
+	tracker_free(t);
+	rp_store_close(st);
+	assert_int_equal(rp_alloc_in_use(), 0);
+}
+
+typedef struct killer {
+	int killed;
+} killer;
+
+/* PostgreSQL: waits (at most 10 s) until the store's connection sleeps in
+ * the trigger, then has the server drop it. */
+static void *kill_when_asleep(void *arg)
+{
+	killer *x = arg;
+	struct timespec ts = {0, 10 * 1000000L};
+
+	for (int i = 0; i < 1000 && !x->killed; i++) {
+		x->killed = pg_admin_rows("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+					  "WHERE application_name = 'rampartd' "
+					  "AND wait_event = 'PgSleep'") > 0;
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void test_bulk_retry(void **state)
+{
+	rp_store_options opt = {.busy_timeout_ms = 20, .retry_ms = 20, .retries = 6};
+	rp_store *st = open_with(&opt);
+	tracker *t = tracker_new();
+	rp_store_stats s0, s1;
+	size_t expect[BULK_DEVS] = {0}, k = 0;
+	rp_store_point pt;
+	char buf[32];
+	int64_t tm = 1;
+	pthread_t th;
+	killer x = {0};
+	sqlite3 *h = NULL;
+
+	(void)state;
+	for (int d = 0; d < BULK_DEVS; d++) {
+		seen(st, bulk_devs[d], 1);
+	}
+	if (g.pg) {
+		/* The first time the row "sleepy" is inserted, its statement
+		 * sleeps (a sequence counts across rollbacks): the connection is
+		 * dropped in the middle of the bulk statement, rows written. */
+		assert_int_equal(
+			pg_admin("CREATE SEQUENCE sleep_once;"
+				 "CREATE FUNCTION sleepy() RETURNS trigger LANGUAGE plpgsql "
+				 "AS $$ BEGIN IF NEW.name = 'sleepy' AND "
+				 "nextval('sleep_once') = 1 THEN PERFORM pg_sleep(10); "
+				 "END IF; RETURN NEW; END $$;"
+				 "CREATE TRIGGER sleepy BEFORE INSERT ON telemetry "
+				 "FOR EACH ROW EXECUTE FUNCTION sleepy()"),
+			0);
+	} else {
+		/* Another process holds the write lock for 150 ms. */
+		assert_int_equal(sqlite3_open(g.path, &h), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	}
+	rp_store_stats_get(st, &s0);
+	rp__store_hold(st, 1);
+	for (int j = 0; j < 60; j++) {
+		int d = j % BULK_DEVS;
+
+		if (j == 30) {
+			pt = bulk_point(bulk_devs[d], "sleepy", tm++, buf);
+			assert_int_equal(
+				rp_store_telemetry_insert(st, &pt, 1, on_done, slot_of(t, k++)),
+				RP_OK);
+		}
+		bulk_insert(st, bulk_devs[d], (size_t)(j % 3) + 1, &tm, slot_of(t, k++));
+		expect[d] += (size_t)(j % 3) + 1;
+	}
+	if (g.pg) {
+		assert_int_equal(pthread_create(&th, NULL, kill_when_asleep, &x), 0);
+	} else {
+		assert_int_equal(pthread_create(&th, NULL, unlock_later, h), 0);
+	}
+	rp__store_hold(st, 0);
+	tracker_wait(t, k);
+	pthread_join(th, NULL);
+	if (h != NULL) {
+		sqlite3_close(h);
+	}
+	for (size_t i = 0; i < k; i++) {
+		assert_int_equal(atomic_load(&t->calls[i]), 1);
+		assert_int_equal(t->st[i], RP_OK);
+	}
+	rp_store_stats_get(st, &s1);
+	assert_true(s1.retries > s0.retries);
+	assert_int_equal(s1.failed, s0.failed);
+	if (g.pg) {
+		assert_int_equal(x.killed, 1);
+		assert_true(s1.reconnects > s0.reconnects);
+	}
+	/* Acknowledged means committed, once: every point there, none twice. */
+	for (int d = 0; d < BULK_DEVS; d++) {
+		bulk_expect(st, bulk_devs[d], "m", expect[d]);
+	}
+	bulk_expect(st, bulk_devs[0], "sleepy", 1);
+	tracker_free(t);
+	rp_store_close(st);
+	assert_int_equal(rp_alloc_in_use(), 0);
+}
+
+/* ------------------------------------------------------------------------
  * Allocation failures
  * ------------------------------------------------------------------------ */
 
@@ -2006,8 +2411,9 @@ static void test_nomem_ops(void **state)
 		cmocka_unit_test(test_group_commit), cmocka_unit_test(test_bad_op_isolated),       \
 		cmocka_unit_test(test_back_pressure_and_close),                                    \
 		cmocka_unit_test(test_sync_from_storage_thread),                                   \
-		cmocka_unit_test(test_transient_retry), cmocka_unit_test(test_nomem_open),         \
-		cmocka_unit_test(test_nomem_ops)
+		cmocka_unit_test(test_transient_retry), cmocka_unit_test(test_bulk_batch),         \
+		cmocka_unit_test(test_bulk_failure), cmocka_unit_test(test_bulk_retry),            \
+		cmocka_unit_test(test_nomem_open), cmocka_unit_test(test_nomem_ops)
 
 int main(void)
 {
