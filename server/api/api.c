@@ -1786,3 +1786,23 @@ void rp_api_stop(rp_api *api)
 	}
 	free_api(api);
 }
+
+const rp__api_qval *rp__api_q(const rp__api_req *r, const char *name)
+{
+	return rp__api_query_get(r->match.route->query, &r->query, name);
+}
+
+int rp__api_after(rp__api_req *r, char k, rp__api_cursor *c)
+{
+	const rp__api_qval *v = rp__api_q(r, "after");
+
+	if (v == NULL) {
+		return 0;
+	}
+	if (rp__api_cursor_decode(v->str, v->len, k, c) != RP_OK) {
+		rp__api_fail(r, 400, "invalid_query",
+			     "query parameter 'after' is not a cursor of this list");
+		return -1;
+	}
+	return 1;
+}

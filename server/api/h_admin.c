@@ -24,26 +24,6 @@
 #include "util/alloc.h"
 #include "util/log.h"
 
-static const rp__api_qval *q(const rp__api_req *r, const char *name)
-{
-	return rp__api_query_get(r->match.route->query, &r->query, name);
-}
-
-static int cursor(rp__api_req *r, char k, rp__api_cursor *c)
-{
-	const rp__api_qval *v = q(r, "after");
-
-	if (v == NULL) {
-		return 0;
-	}
-	if (rp__api_cursor_decode(v->str, v->len, k, c) != RP_OK) {
-		rp__api_fail(r, 400, "invalid_query",
-			     "query parameter 'after' is not a cursor of this list");
-		return -1;
-	}
-	return 1;
-}
-
 static json_t *json_text(const char *s)
 {
 	json_t *j;
@@ -91,7 +71,7 @@ void rp__api_h_alerts(rp__api_req *r)
 	rp_status st;
 
 	memset(&f, 0, sizeof(f));
-	has = cursor(r, 'a', &c);
+	has = rp__api_after(r, 'a', &c);
 	if (has < 0) {
 		return;
 	}
@@ -101,11 +81,11 @@ void rp__api_h_alerts(rp__api_req *r)
 		return;
 	}
 	f.before_id = has ? c.a : 0;
-	f.device_id = (v = q(r, "device")) != NULL ? v->str : NULL;
-	f.kind = (v = q(r, "kind")) != NULL ? v->str : NULL;
-	f.min_severity =
-		(v = q(r, "severity")) != NULL ? (rp_store_severity)(v->num + 1) : RP_STORE_SEV_ANY;
-	f.unacked_only = (v = q(r, "unacked")) != NULL && v->num == 1;
+	f.device_id = (v = rp__api_q(r, "device")) != NULL ? v->str : NULL;
+	f.kind = (v = rp__api_q(r, "kind")) != NULL ? v->str : NULL;
+	f.min_severity = (v = rp__api_q(r, "severity")) != NULL ? (rp_store_severity)(v->num + 1)
+								: RP_STORE_SEV_ANY;
+	f.unacked_only = (v = rp__api_q(r, "unacked")) != NULL && v->num == 1;
 	f.limit = rp__api_limit(r, RP_DEFAULT_API_PAGE);
 	st = rp_store_alert_list(rp__api_store(r), &f, &rows, &n, NULL, NULL);
 	if (st != RP_OK) {
@@ -164,21 +144,21 @@ void rp__api_h_audit(rp__api_req *r)
 	rp_status st;
 
 	memset(&f, 0, sizeof(f));
-	has = cursor(r, 'u', &c);
+	has = rp__api_after(r, 'u', &c);
 	if (has < 0) {
 		return;
 	}
 	f.after_id = has ? c.a : 0;
-	f.actor = (v = q(r, "actor")) != NULL ? v->str : NULL;
-	f.action = (v = q(r, "action")) != NULL ? v->str : NULL;
-	f.target = (v = q(r, "target")) != NULL ? v->str : NULL;
-	f.from_ms = (v = q(r, "from")) != NULL ? v->num : 0;
-	f.to_ms = (v = q(r, "to")) != NULL ? v->num : 0;
+	f.actor = (v = rp__api_q(r, "actor")) != NULL ? v->str : NULL;
+	f.action = (v = rp__api_q(r, "action")) != NULL ? v->str : NULL;
+	f.target = (v = rp__api_q(r, "target")) != NULL ? v->str : NULL;
+	f.from_ms = (v = rp__api_q(r, "from")) != NULL ? v->num : 0;
+	f.to_ms = (v = rp__api_q(r, "to")) != NULL ? v->num : 0;
 	if (f.to_ms != 0 && f.from_ms >= f.to_ms) {
 		rp__api_fail(r, 400, "invalid_query", "'from' must be before 'to'");
 		return;
 	}
-	f.descending = (v = q(r, "order")) != NULL && v->num == 1;
+	f.descending = (v = rp__api_q(r, "order")) != NULL && v->num == 1;
 	f.limit = rp__api_limit(r, RP_DEFAULT_API_PAGE);
 	st = rp_store_audit_query(rp__api_store(r), &f, &rows, &n, NULL, NULL);
 	if (st != RP_OK) {
@@ -251,7 +231,7 @@ void rp__api_h_operators(rp__api_req *r)
 	int has;
 	rp_status st;
 
-	has = cursor(r, 'o', &c);
+	has = rp__api_after(r, 'o', &c);
 	if (has < 0) {
 		return;
 	}
@@ -508,7 +488,7 @@ void rp__api_h_tokens(rp__api_req *r)
 {
 	rp_store_token *rows = NULL;
 	rp__api_cursor c, next;
-	const rp__api_qval *v = q(r, "operator");
+	const rp__api_qval *v = rp__api_q(r, "operator");
 	const char *who = v != NULL ? v->str : r->actor;
 	json_t *items;
 	size_t n = 0, limit;
@@ -520,7 +500,7 @@ void rp__api_h_tokens(rp__api_req *r)
 			     "query parameter 'operator' is not an operator name");
 		return;
 	}
-	has = cursor(r, 'k', &c);
+	has = rp__api_after(r, 'k', &c);
 	if (has < 0) {
 		return;
 	}

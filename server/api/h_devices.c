@@ -67,27 +67,6 @@ static json_t *json_text(const char *s)
 	return j != NULL ? j : json_string(s);
 }
 
-static const rp__api_qval *q(const rp__api_req *r, const char *name)
-{
-	return rp__api_query_get(r->match.route->query, &r->query, name);
-}
-
-/* The "after" cursor of kind k, or 0 with none; -1 after replying 400. */
-static int cursor(rp__api_req *r, char k, rp__api_cursor *c)
-{
-	const rp__api_qval *v = q(r, "after");
-
-	if (v == NULL) {
-		return 0;
-	}
-	if (rp__api_cursor_decode(v->str, v->len, k, c) != RP_OK) {
-		rp__api_fail(r, 400, "invalid_query",
-			     "query parameter 'after' is not a cursor of this list");
-		return -1;
-	}
-	return 1;
-}
-
 /* The device of path parameter 0, into *out (caller frees); 0 after replying. */
 static int load_device(rp__api_req *r, char *id, size_t cap, rp_store_device **out)
 {
@@ -122,17 +101,17 @@ void rp__api_h_devices(rp__api_req *r)
 	rp_status st;
 
 	memset(&f, 0, sizeof(f));
-	has = cursor(r, 'd', &c);
+	has = rp__api_after(r, 'd', &c);
 	if (has < 0) {
 		return;
 	}
 	f.after_id = has ? c.s : NULL;
-	if ((v = q(r, "status")) != NULL) {
+	if ((v = rp__api_q(r, "status")) != NULL) {
 		f.status = (rp_store_device_status)(v->num + 1);
 	}
-	f.tag = (v = q(r, "tag")) != NULL ? v->str : NULL;
-	f.model = (v = q(r, "model")) != NULL ? v->str : NULL;
-	f.firmware = (v = q(r, "firmware")) != NULL ? v->str : NULL;
+	f.tag = (v = rp__api_q(r, "tag")) != NULL ? v->str : NULL;
+	f.model = (v = rp__api_q(r, "model")) != NULL ? v->str : NULL;
+	f.firmware = (v = rp__api_q(r, "firmware")) != NULL ? v->str : NULL;
 	f.limit = rp__api_limit(r, RP_DEFAULT_API_PAGE);
 	st = rp_store_device_list(rp__api_store(r), &f, &rows, &n, NULL, NULL);
 	if (st != RP_OK) {
@@ -349,15 +328,15 @@ static json_t *point_json(const rp_store_point *p)
 /* name (required), from, to with from < to; 0 after replying. */
 static int series_args(rp__api_req *r, const char **name, int64_t *from, int64_t *to)
 {
-	const rp__api_qval *v = q(r, "name");
+	const rp__api_qval *v = rp__api_q(r, "name");
 
 	if (v == NULL) {
 		rp__api_fail(r, 400, "invalid_query", "query parameter 'name' is required");
 		return 0;
 	}
 	*name = v->str;
-	*from = (v = q(r, "from")) != NULL ? v->num : 0;
-	*to = (v = q(r, "to")) != NULL ? v->num : RP_LIMIT_STORE_TIME_MAX_MS;
+	*from = (v = rp__api_q(r, "from")) != NULL ? v->num : 0;
+	*to = (v = rp__api_q(r, "to")) != NULL ? v->num : RP_LIMIT_STORE_TIME_MAX_MS;
 	if (*from >= *to) {
 		rp__api_fail(r, 400, "invalid_query", "'from' must be before 'to'");
 		return 0;
@@ -382,13 +361,13 @@ void rp__api_h_telemetry(rp__api_req *r)
 	if (!series_args(r, &sq.name, &sq.from_ms, &sq.to_ms)) {
 		return;
 	}
-	has = cursor(r, 't', &c);
+	has = rp__api_after(r, 't', &c);
 	if (has < 0 || !load_device(r, id, sizeof(id), &d)) {
 		return;
 	}
 	sq.device = id;
 	sq.limit = rp__api_limit(r, RP_DEFAULT_API_SERIES);
-	sq.descending = (v = q(r, "order")) != NULL && v->num == 1;
+	sq.descending = (v = rp__api_q(r, "order")) != NULL && v->num == 1;
 	sq.has_cursor = has;
 	sq.after_time_ms = has ? c.a : 0;
 	sq.after_seq = has ? c.b : 0;
@@ -428,7 +407,7 @@ void rp__api_h_telemetry_agg(rp__api_req *r)
 	if (!series_args(r, &aq.name, &aq.from_ms, &aq.to_ms)) {
 		return;
 	}
-	if ((v = q(r, "interval")) == NULL) {
+	if ((v = rp__api_q(r, "interval")) == NULL) {
 		rp__api_fail(r, 400, "invalid_query",
 			     "query parameter 'interval' is required (ms)");
 		return;
@@ -571,7 +550,7 @@ void rp__api_h_commands(rp__api_req *r)
 	int has;
 	rp_status st;
 
-	has = cursor(r, 'c', &c);
+	has = rp__api_after(r, 'c', &c);
 	if (has < 0 || !load_device(r, id, sizeof(id), &d)) {
 		return;
 	}

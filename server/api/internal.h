@@ -212,6 +212,11 @@ rp_status rp__api_cursor_encode(const rp__api_cursor *c, char *out, size_t cap);
  */
 rp_status rp__api_cursor_decode(const char *s, size_t len, char kind, rp__api_cursor *out);
 
+/* The request's query parameter `name` (checked by the pipeline), or NULL. */
+const rp__api_qval *rp__api_q(const rp__api_req *r, const char *name);
+/* Its "after" cursor of kind k: 1 with *c, 0 with none, -1 after replying 400. */
+int rp__api_after(rp__api_req *r, char k, rp__api_cursor *c);
+
 /* ------------------------------------------------------------------------
  * Cookies, CSRF, Origin
  * ------------------------------------------------------------------------ */
