@@ -314,25 +314,19 @@ static void refused(rp_broker *b, session *s, uint8_t qos, const char *why)
 	s->last_refusal_log_ms = b->now_ms != 0 ? b->now_ms : 1u;
 }
 
-void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retain, uint32_t sub_id)
+int rp__session_enqueue(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retain,
+			uint32_t sub_id)
 {
 	delivery *d;
 
-	if (s->client == NULL && qos == 0) {
-		return; /* an offline session does not keep QoS 0 */
-	}
 	if (s->queue_len >= b->lim.max_queued_messages || m->size > b->lim.max_queued_bytes ||
 	    s->queue_bytes > b->lim.max_queued_bytes - m->size) {
-		refused(b, s, qos, "queue full");
-		return;
+		return 0;
 	}
-	d = rp_alloc(NULL, sizeof(*d));
+	d = rp_calloc(NULL, 1, sizeof(*d));
 	if (d == NULL) {
-		refused(b, s, qos, "out of memory");
-		return;
+		return -1;
 	}
-	memset(d, 0, sizeof(*d));
-	rp__msg_ref(m);
 	d->msg = m;
 	d->qos = qos;
 	d->retain = retain;
@@ -345,6 +339,24 @@ void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retai
 	s->q_tail = d;
 	s->queue_len++;
 	s->queue_bytes += m->size;
+	return 1;
+}
+
+void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retain, uint32_t sub_id)
+{
+	if (s->client == NULL && qos == 0) {
+		return; /* an offline session does not keep QoS 0 */
+	}
+	if (s->queue_len >= b->lim.max_queued_messages || m->size > b->lim.max_queued_bytes ||
+	    s->queue_bytes > b->lim.max_queued_bytes - m->size) {
+		refused(b, s, qos, "queue full");
+		return;
+	}
+	if (rp__session_enqueue(b, s, m, qos, retain, sub_id) <= 0) {
+		refused(b, s, qos, "out of memory");
+		return;
+	}
+	rp__msg_ref(m);
 	if (s->queue_len > b->lim.max_queued_messages / 4u * 3u ||
 	    s->queue_bytes > b->lim.max_queued_bytes / 4u * 3u) {
 		b->pressure = 1; /* the publisher will be slowed (client.c) */

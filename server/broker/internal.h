@@ -165,6 +165,13 @@ rp_status rp__session_serialise(rp_broker *b, const session *s, uint64_t now_ms,
 				size_t *out_len, size_t *cut, size_t *cut_bytes);
 
 /* Gives one message to a session: send now, or queue, or count the drop. */
+/*
+ * Appends m (the caller's reference moves to the queue) to s's queue
+ * within the queue caps. Returns 1 (queued), 0 (a cap: not queued), -1 (no
+ * memory).
+ */
+int rp__session_enqueue(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retain,
+			uint32_t sub_id);
 void rp__deliver(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retain, uint32_t sub_id);
 
 /* ---- client engine (client.c), used by the broker ---- */

@@ -765,29 +765,7 @@ static rp_status get_rx_ids(rp_broker *b, session *s, rbuf *r, uint8_t *seen,
 static int queue_restored(rp_broker *b, session *s, rp_msg *m, uint8_t qos, uint8_t retain,
 			  uint32_t sub_id)
 {
-	delivery *d;
-
-	if (s->queue_len >= b->lim.max_queued_messages || m->size > b->lim.max_queued_bytes ||
-	    s->queue_bytes > b->lim.max_queued_bytes - m->size) {
-		return 0;
-	}
-	d = rp_calloc(NULL, 1, sizeof(*d));
-	if (d == NULL) {
-		return -1;
-	}
-	d->msg = m;
-	d->qos = qos;
-	d->retain = retain;
-	d->sub_id = sub_id;
-	if (s->q_tail != NULL) {
-		s->q_tail->next = d;
-	} else {
-		s->q_head = d;
-	}
-	s->q_tail = d;
-	s->queue_len++;
-	s->queue_bytes += m->size;
-	return 1;
+	return rp__session_enqueue(b, s, m, qos, retain, sub_id);
 }
 
 /* One message record: decoded, checked, then in flight, queued, or dropped (counted). */
