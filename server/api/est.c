@@ -47,6 +47,7 @@
 
 #include "api/est_internal.h"
 #include "util/alloc.h"
+#include "util/file.h"
 #include "util/log.h"
 
 /* The chain of a device certificate: leaf, issuing CA, root. */
@@ -144,48 +145,13 @@ static rp_status load_first(const char *what, const char *path, X509 **out, char
 static rp_status read_pass(const char *path, char *pass, size_t cap, size_t *len, char *err,
 			   size_t ecap)
 {
-	struct stat sb;
+	char why[160];
 	size_t got = 0;
-	rp_status st = RP_E_CONFIG;
-	int fd;
 
 	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0) {
-		set_err(err, ecap, "pki.issuing_key_pass %s: cannot open (%s)", path,
-			strerror(errno));
+	if (rp_file_read_private(path, pass, cap, &got, why, sizeof(why)) != RP_OK) {
+		set_err(err, ecap, "pki.issuing_key_pass %s: %s", path, why);
 		return RP_E_CONFIG;
-	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		set_err(err, ecap, "pki.issuing_key_pass %s: not a regular file", path);
-		goto out;
-	}
-	if ((sb.st_mode & 077) != 0) {
-		set_err(err, ecap,
-			"pki.issuing_key_pass %s: group or others may access it (mode %03o; "
-			"chmod 600)",
-			path, (unsigned)(sb.st_mode & 0777));
-		goto out;
-	}
-	if ((size_t)sb.st_size > cap) {
-		set_err(err, ecap, "pki.issuing_key_pass %s: longer than %zu bytes", path, cap);
-		goto out;
-	}
-	while (got < cap) {
-		ssize_t n = read(fd, pass + got, cap - got);
-
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n < 0) {
-			set_err(err, ecap, "pki.issuing_key_pass %s: cannot read (%s)", path,
-				strerror(errno));
-			goto out;
-		}
-		if (n == 0) {
-			break;
-		}
-		got += (size_t)n;
 	}
 	if (got > 0 && pass[got - 1u] == '\n') {
 		got--;
@@ -196,13 +162,10 @@ static rp_status read_pass(const char *path, char *pass, size_t cap, size_t *len
 	if (got == 0 || got > RP_PKI_PASSPHRASE_MAX) {
 		set_err(err, ecap, "pki.issuing_key_pass %s: empty, or longer than %u bytes", path,
 			RP_PKI_PASSPHRASE_MAX);
-		goto out;
+		return RP_E_CONFIG;
 	}
 	*len = got;
-	st = RP_OK;
-out:
-	close(fd);
-	return st;
+	return RP_OK;
 }
 
 /* ------------------------------------------------------------------------

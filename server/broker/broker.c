@@ -391,11 +391,12 @@ static void route_visit(void *ctx, void *subscriber, const rp_sub_opts *o, int s
 		    o->sub_id);
 }
 
-void rp__route(rp_broker *b, rp_msg *m, const session *from)
+size_t rp__route(rp_broker *b, rp_msg *m, const session *from)
 {
 	route_ctx rc = {b, m, from, 0};
 
 	rp_tree_match(b->tree, m->pub.topic.p, m->pub.topic.len, route_visit, &rc);
+	return rc.reached;
 }
 
 rp_status rp_broker_publish(rp_broker *b, const uint8_t *topic, size_t topic_len,
@@ -403,13 +404,11 @@ rp_status rp_broker_publish(rp_broker *b, const uint8_t *topic, size_t topic_len
 {
 	rp_mqtt_publish pub;
 	rp_mqtt_str t;
-	route_ctx rc;
 	rp_msg *m;
 
 	*reached = 0;
-	if (qos > 2u || topic_len == 0 || topic_len > b->lim.mqtt.max_topic_len ||
-	    len > b->lim.mqtt.max_packet || memchr(topic, '+', topic_len) != NULL ||
-	    memchr(topic, '#', topic_len) != NULL || memchr(topic, 0, topic_len) != NULL) {
+	if (qos > 2u || len > b->lim.mqtt.max_packet ||
+	    rp_mqtt_topic_name_check(topic, topic_len, &b->lim.mqtt) != RP_OK) {
 		return RP_E_INVALID_ARG;
 	}
 	memset(&pub, 0, sizeof(pub));
@@ -422,12 +421,10 @@ rp_status rp_broker_publish(rp_broker *b, const uint8_t *topic, size_t topic_len
 	if (m == NULL) {
 		return RP_E_NOMEM;
 	}
-	rc = (route_ctx){b, m, NULL, 0};
-	rp_tree_match(b->tree, m->pub.topic.p, m->pub.topic.len, route_visit, &rc);
+	*reached = rp__route(b, m, NULL);
 	rp__msg_unref(m);
 	b->pressure = 0; /* nobody to slow down: the caller is not a connection */
-	*reached = rc.reached;
-	return rc.reached > 0 ? RP_OK : RP_E_NOT_FOUND;
+	return *reached > 0 ? RP_OK : RP_E_NOT_FOUND;
 }
 
 /* The device namespace of a topic: "ID" of "d/ID/...", or 0 if none. */

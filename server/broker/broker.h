@@ -202,8 +202,9 @@ int rp_broker_banned(const rp_broker *b, const char *id);
  * persistent session queues it at QoS 1 or 2). *reached is the number of
  * subscriptions that matched. Returns RP_OK (reached at least one),
  * RP_E_NOT_FOUND (nobody subscribed: the message is gone), RP_E_INVALID_ARG
- * (a wildcard or NUL in topic, an empty or too long topic, a payload
- * above max_packet, qos above 2), RP_E_NOMEM.
+ * (topic not a valid topic name within the limits, as
+ * rp_mqtt_topic_name_check() says; a payload above max_packet; qos above
+ * 2), RP_E_NOMEM.
  */
 rp_status rp_broker_publish(rp_broker *b, const uint8_t *topic, size_t topic_len,
 			    const uint8_t *payload, size_t len, uint8_t qos, size_t *reached);

@@ -129,7 +129,8 @@ session *rp__session_create(rp_broker *b, const char *client_id, size_t len);
 void rp__session_end(rp_broker *b, session *s);
 
 /* Routes a message to every matching subscription; `from` for No Local. */
-void rp__route(rp_broker *b, rp_msg *m, const session *from);
+/* Offers m to every matching subscription; returns how many matched. */
+size_t rp__route(rp_broker *b, rp_msg *m, const session *from);
 /* Ends a banned identity's connection: DISCONNECT 0x98 (MQTT 5), then asks
  * its connection layer to close it (io.close; the session ends there). */
 void rp__client_ban_kick(rp_client *c);

@@ -39,6 +39,7 @@
 #include "net/tls.h"
 #include "store/store.h"
 #include "util/alloc.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #define DRAIN_MS 5000u
@@ -369,9 +370,9 @@ static int api_secret_key(const app *a, uint8_t key[32])
 {
 	char path[RP_LIMIT_CONFIG_PATH_LEN + 32], dir[RP_LIMIT_CONFIG_PATH_LEN + 16];
 	int configured = a->cfg.api_secret_key[0] != '\0';
-	struct stat sb;
-	ssize_t n;
-	int fd, ok = 0;
+	char why[160];
+	size_t len = 0;
+	int fd;
 
 	if (configured) {
 		(void)snprintf(path, sizeof(path), "%s", a->cfg.api_secret_key);
@@ -399,28 +400,16 @@ static int api_secret_key(const app *a, uint8_t key[32])
 			return 0;
 		}
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		fprintf(stderr, "rampartd: api.secret_key %s: %s\n", path, strerror(errno));
+	if (rp_file_read_private(path, key, 32, &len, why, sizeof(why)) != RP_OK) {
+		fprintf(stderr, "rampartd: api.secret_key %s: %s\n", path, why);
 		return 0;
 	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		fprintf(stderr, "rampartd: api.secret_key %s: not a regular file\n", path);
-	} else if ((sb.st_mode & 077) != 0) {
-		fprintf(stderr,
-			"rampartd: api.secret_key %s: readable by others (mode %03o); "
-			"chmod 600 it\n",
-			path, (unsigned)(sb.st_mode & 0777));
-	} else if (sb.st_size != 32 || (n = read(fd, key, 32)) != 32) {
-		fprintf(stderr, "rampartd: api.secret_key %s: not exactly 32 bytes\n", path);
-	} else {
-		ok = 1;
-	}
-	(void)close(fd);
-	if (!ok) {
+	if (len != 32) {
 		rp_wipe(key, 32);
+		fprintf(stderr, "rampartd: api.secret_key %s: not exactly 32 bytes\n", path);
+		return 0;
 	}
-	return ok;
+	return 1;
 }
 
 static int start_api(app *a)

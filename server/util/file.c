@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +25,63 @@ static void say(char *why, size_t cap, const char *what, int err)
 		(void)snprintf(text, sizeof(text), "error %d", err);
 	}
 	(void)snprintf(why, cap, "%s: %s", what, text);
+}
+
+rp_status rp_file_read_private(const char *path, void *buf, size_t cap, size_t *out_len, char *why,
+			       size_t why_cap)
+{
+	uint8_t *p = buf;
+	struct stat st;
+	size_t len = 0;
+	ssize_t got;
+	rp_status ret = RP_E_CONFIG;
+	int fd;
+
+	*out_len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0) {
+		say(why, why_cap, "cannot open", errno);
+		return RP_E_CONFIG;
+	}
+	if (fstat(fd, &st) != 0) {
+		say(why, why_cap, "cannot stat", errno);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		say(why, why_cap, "is not a regular file", 0);
+		goto out;
+	}
+	if ((st.st_mode & 077) != 0) {
+		(void)snprintf(why, why_cap, "group or others may access it (mode %03o; chmod 600)",
+			       (unsigned)(st.st_mode & 0777));
+		goto out;
+	}
+	if ((uint64_t)st.st_size > cap) {
+		(void)snprintf(why, why_cap, "file is larger than %zu bytes", cap);
+		goto out;
+	}
+	while (len < cap) {
+		got = read(fd, p + len, cap - len);
+		if (got < 0 && errno == EINTR) {
+			continue;
+		}
+		if (got < 0) {
+			say(why, why_cap, "cannot read", errno);
+			goto out;
+		}
+		if (got == 0) {
+			break;
+		}
+		len += (size_t)got;
+	}
+	*out_len = len;
+	ret = RP_OK;
+out:
+	if (ret != RP_OK) {
+		rp_wipe(buf, cap);
+	}
+	(void)close(fd);
+	return ret;
 }
 
 rp_status rp_file_read_bounded(const char *path, size_t cap, char **out, size_t *out_len, char *why,
