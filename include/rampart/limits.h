@@ -132,11 +132,22 @@
 #define RP_LIMIT_TRACKED_ADDRESSES  100000u
 #define RP_LIMIT_TRACKED_IDENTITIES 100000u
 
+/*
+ * An alert of one kind for one identity is stored at most this often
+ * (server/core/alerts.c). Bounds: a cloned credential whose two copies keep
+ * taking each other's connection over, or any repeating event, flooding the
+ * store and the operators' alert list; later ones are still logged.
+ */
+#define RP_LIMIT_ALERT_REPEAT_MS 60000u
+
 /* ------------------------------------------------------------------------
  * Range checks: a limit that breaks its protocol bound does not compile.
  * ------------------------------------------------------------------------ */
 
 #define RP_LIMITS_ASSERT_(cond, name) typedef char rp_limits_assert_##name[(cond) ? 1 : -1]
+
+RP_LIMITS_ASSERT_(RP_LIMIT_ALERT_REPEAT_MS >= 1000u && RP_LIMIT_ALERT_REPEAT_MS <= 3600000u,
+		  alert_repeat_between_a_second_and_an_hour);
 
 RP_LIMITS_ASSERT_(RP_LIMIT_MQTT_PACKET <= RP_MQTT_VBI_MAX + RP_MQTT_FIXED_HEADER_MAX,
 		  packet_fits_vbi);

@@ -65,7 +65,7 @@ static int due(rp_alerts *a, const char *kind, const char *id, int64_t now)
 		return 1;
 	}
 	last = (uintptr_t)rp_map_get(a->last, key, (size_t)n);
-	if (last != 0 && (uint64_t)now - (uint64_t)last < RP_ALERT_REPEAT_MS) {
+	if (last != 0 && (uint64_t)now - (uint64_t)last < RP_LIMIT_ALERT_REPEAT_MS) {
 		return 0;
 	}
 	if (rp_map_count(a->last) >= RP_LIMIT_TRACKED_IDENTITIES) {

@@ -3,7 +3,7 @@
  *
  * rp_alerts_hook() is the broker's alert hook (rp_broker_set_alert_hook):
  * it logs the event (WARN) and adds an alert to the store, at most one per
- * kind and identity every RP_ALERT_REPEAT_MS, so a cloned credential that
+ * kind and identity every RP_LIMIT_ALERT_REPEAT_MS (limits.h), so a cloned credential that
  * keeps taking its twin's connection over cannot flood the store. The
  * alerts are read through GET /api/v1/alerts.
  *
@@ -17,9 +17,6 @@
 
 #include "broker/broker.h"
 #include "store/store.h"
-
-/* One alert per kind and identity at most this often. */
-#define RP_ALERT_REPEAT_MS 60000u
 
 typedef struct rp_alerts rp_alerts;
 
