@@ -303,6 +303,9 @@ int cli_audit_main(int argc, char **argv);
 /* `rampart operator add|list ...` */
 int cli_operator_main(int argc, char **argv);
 
+/* `rampart device revoke|list ...` */
+int cli_device_main(int argc, char **argv);
+
 /* `rampart mqtt demo`. Returns an exit code. */
 int cli_mqtt_demo(FILE *out);
 

@@ -20,6 +20,8 @@ static void usage(FILE *out)
 	      "  audit verify                       check the audit log's hash chain\n"
 	      "  operator add NAME --role ROLE      create an operator\n"
 	      "  operator list                      list the operators\n"
+	      "  device revoke ID [--reason R]      revoke a device; rampartd is told (SIGHUP)\n"
+	      "  device list                        list the devices\n"
 	      "  mqtt decode [--v311|--v5] HEX...   decode and print MQTT packets\n"
 	      "  mqtt demo                          a short tour of the MQTT codec\n"
 	      "\n"
@@ -49,6 +51,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "operator") == 0) {
 		return cli_operator_main(argc - 1, argv + 1);
+	}
+	if (strcmp(argv[1], "device") == 0) {
+		return cli_device_main(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "rampart: unknown command '%s'\n", argv[1]);
 	fputs("Try 'rampart --help'.\n", stderr);

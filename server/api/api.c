@@ -87,7 +87,17 @@ struct rp_api {
 	void *publish_ctx;
 	rp_api_revoked_fn revoked;
 	void *revoked_ctx;
+	rp_api_crl_fn crl;
+	void *crl_ctx;
 	rp__api_est *est; /* NULL: enrollment off */
+
+	/* The server certificate every new TLS connection gets (cert_cb),
+	 * swapped by rp_api_reload_cert(). */
+	pthread_mutex_t cert_mu;
+	int cert_mu_ok;
+	X509 *cert;
+	STACK_OF(X509) * chain;
+	EVP_PKEY *key;
 
 	pthread_mutex_t mu; /* the fields below */
 	int totp_required;
@@ -448,6 +458,8 @@ static const char *reason_phrase(int status)
 		return "Created";
 	case 204:
 		return "No Content";
+	case 304:
+		return "Not Modified";
 	case 400:
 		return "Bad Request";
 	case 401:
@@ -481,10 +493,21 @@ static const char *reason_phrase(int status)
 	"Strict-Transport-Security: max-age=31536000\r\n"                                          \
 	"X-Content-Type-Options: nosniff\r\n"                                                      \
 	"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"                  \
-	"Cache-Control: no-store\r\n"                                                              \
 	"Referrer-Policy: no-referrer\r\n"                                                         \
 	"X-Frame-Options: DENY\r\n"                                                                \
 	"Cross-Origin-Resource-Policy: same-origin\r\n"
+#define NO_STORE "Cache-Control: no-store\r\n"
+
+/* 1 if one of the extra header lines sets Cache-Control (GET /crl does). */
+static int sets_cache_control(char *const *extra, size_t nextra)
+{
+	for (size_t i = 0; i < nextra; i++) {
+		if (strncasecmp(extra[i], "Cache-Control:", 14) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
 
 /* Writes one whole response. extra: header lines, each "Name: value". */
 static void write_typed(struct mg_connection *c, int status, const char *ctype, const void *body,
@@ -496,14 +519,16 @@ static void write_typed(struct mg_connection *c, int status, const char *ctype, 
 
 	char clen[40] = "";
 
-	/* A 204 carries no Content-Length (RFC 9110, 8.6). */
-	if (status != 204) {
+	/* A 204 carries no Content-Length (RFC 9110, 8.6), nor a 304 (its body's). */
+	if (status != 204 && status != 304) {
 		snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", len);
 	}
-	k = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n" SECURITY_HEADERS "%s%s%s%s%s", status,
-		     reason_phrase(status), body != NULL ? "Content-Type: " : "",
-		     body != NULL ? ctype : "", body != NULL ? "\r\n" : "", clen,
-		     close ? "Connection: close\r\n" : "");
+	/* Nothing is cached, but what says otherwise itself (the CRL). */
+	k = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n" SECURITY_HEADERS "%s%s%s%s%s%s",
+		     status, reason_phrase(status),
+		     sets_cache_control(extra, nextra) ? "" : NO_STORE,
+		     body != NULL ? "Content-Type: " : "", body != NULL ? ctype : "",
+		     body != NULL ? "\r\n" : "", clen, close ? "Connection: close\r\n" : "");
 	n = k > 0 && (size_t)k < sizeof(head) ? (size_t)k : 0;
 	for (size_t i = 0; i < nextra && n > 0; i++) {
 		k = snprintf(head + n, sizeof(head) - n, "%s\r\n", extra[i]);
@@ -537,6 +562,10 @@ void rp__api_reply_raw(rp__api_req *r, int status, const char *ctype, const void
 		return;
 	}
 	r->status = status;
+	if (status == 304) {
+		write_typed(r->conn, status, NULL, NULL, 0, r->extra, r->nextra, !r->body_consumed);
+		return;
+	}
 	write_typed(r->conn, status, ctype, body != NULL ? body : "", len, r->extra, r->nextra,
 		    !r->body_consumed);
 }
@@ -782,20 +811,23 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1; /* an encrypted key is a configuration error */
 }
 
-/* Reads the key into a buffer that is wiped and freed whatever happens. */
-static int load_key(SSL_CTX *s, const char *path, char *err, size_t cap)
+/*
+ * Reads an unencrypted PEM key that others may not access, through a
+ * buffer that is wiped and freed whatever happens. NULL on failure (err set).
+ */
+static EVP_PKEY *read_key(const char *path, char *err, size_t cap)
 {
 	EVP_PKEY *pkey = NULL;
 	BIO *bio = NULL;
 	uint8_t *buf = NULL;
 	struct stat sb;
 	size_t got = 0;
-	int ok = 0, fd;
+	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		set_err(err, cap, "%s: cannot open the key", path);
-		return 0;
+		return NULL;
 	}
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		set_err(err, cap, "%s: not a regular file", path);
@@ -832,6 +864,24 @@ static int load_key(SSL_CTX *s, const char *path, char *err, size_t cap)
 		set_err(err, cap, "%s: not an unencrypted PEM private key", path);
 		goto out;
 	}
+out:
+	BIO_free(bio);
+	if (buf != NULL) {
+		rp_free_secret(NULL, buf);
+	}
+	close(fd);
+	ERR_clear_error();
+	return pkey;
+}
+
+static int load_key(SSL_CTX *s, const char *path, char *err, size_t cap)
+{
+	EVP_PKEY *pkey = read_key(path, err, cap);
+	int ok = 0;
+
+	if (pkey == NULL) {
+		return 0;
+	}
 	if (SSL_CTX_use_PrivateKey(s, pkey) != 1 || SSL_CTX_check_private_key(s) != 1) {
 		set_err(err, cap, "%s: key does not match the server certificate", path);
 		goto out;
@@ -839,12 +889,48 @@ static int load_key(SSL_CTX *s, const char *path, char *err, size_t cap)
 	ok = 1;
 out:
 	EVP_PKEY_free(pkey);
-	BIO_free(bio);
-	if (buf != NULL) {
-		rp_free_secret(NULL, buf);
-	}
-	close(fd);
 	return ok;
+}
+
+/*
+ * The certificate CivetWeb's SSL_CTX was given, and each reload's since,
+ * installed into every new connection before the certificate is chosen
+ * (SSL_CTX_set_cert_cb runs once per ClientHello). The pair is swapped
+ * under cert_mu; SSL_use_cert_and_key takes its own references, so a
+ * connection keeps what it got whatever happens to the pair after.
+ */
+static int cert_cb(SSL *ssl, void *arg)
+{
+	rp_api *api = arg;
+	int ok;
+
+	pthread_mutex_lock(&api->cert_mu);
+	ok = api->cert != NULL && api->key != NULL &&
+	     SSL_use_cert_and_key(ssl, api->cert, api->key, api->chain, 1) == 1;
+	pthread_mutex_unlock(&api->cert_mu);
+	ERR_clear_error();
+	return ok ? 1 : 0;
+}
+
+/* Takes references on the SSL_CTX's certificate, chain and key as the pair. */
+static int keep_pair(rp_api *api, SSL_CTX *s)
+{
+	X509 *x = SSL_CTX_get0_certificate(s);
+	EVP_PKEY *k = SSL_CTX_get0_privatekey(s);
+	STACK_OF(X509) *chain = NULL;
+
+	if (x == NULL || k == NULL || SSL_CTX_get0_chain_certs(s, &chain) != 1) {
+		return 0;
+	}
+	api->chain = chain != NULL ? X509_chain_up_ref(chain) : sk_X509_new_null();
+	if (api->chain == NULL) {
+		return 0;
+	}
+	X509_up_ref(x);
+	EVP_PKEY_up_ref(k);
+	api->cert = x;
+	api->key = k;
+	return 1;
 }
 
 /*
@@ -889,6 +975,11 @@ static int on_init_ssl(void *ssl_ctx, void *user_data)
 	if (!load_key(s, api->key_file, api->tls_err, sizeof(api->tls_err))) {
 		goto fail;
 	}
+	if (!keep_pair(api, s)) {
+		set_err(api->tls_err, sizeof(api->tls_err), "TLS: cannot keep the certificate");
+		goto fail;
+	}
+	SSL_CTX_set_cert_cb(s, cert_cb, api);
 	if (api->est != NULL && !rp__api_est_tls(api->est, s, api->tls_err, sizeof(api->tls_err))) {
 		goto fail;
 	}
@@ -1298,6 +1389,10 @@ static void serve(rp__api_req *r, const struct mg_request_info *ri)
 		rp__api_est_serve(r, ri); /* RFC 7030: its own media types and errors */
 		return;
 	}
+	if (strcmp(path, RP__API_CRL_PATH) == 0) {
+		rp__api_crl_serve(r, ri); /* public, DER, cacheable */
+		return;
+	}
 	if (rp__api_method_parse(ri->request_method, &r->method) != RP_OK) {
 		rp__api_header(r, "Allow: GET, POST, PUT, PATCH, DELETE");
 		rp__api_fail(r, 405, "method_not_allowed",
@@ -1583,6 +1678,12 @@ static void free_api(rp_api *api)
 	rp__api_est_free(api->est);
 	rp_free(NULL, api->cert_file);
 	rp_free(NULL, api->key_file);
+	X509_free(api->cert);
+	sk_X509_pop_free(api->chain, X509_free);
+	EVP_PKEY_free(api->key);
+	if (api->cert_mu_ok) {
+		pthread_mutex_destroy(&api->cert_mu);
+	}
 	pthread_mutex_destroy(&api->mu);
 	rp_free_secret(NULL, api);
 }
@@ -1637,6 +1738,12 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 		set_err(err, err_cap, "api: out of memory");
 		return RP_E_NOMEM;
 	}
+	if (pthread_mutex_init(&api->cert_mu, NULL) != 0) {
+		set_err(err, err_cap, "api: out of memory");
+		st = RP_E_NOMEM;
+		goto fail;
+	}
+	api->cert_mu_ok = 1;
 	api->store = store;
 	api->allow_tls12 = o->allow_tls12 != 0;
 	api->max_body = o->max_body != 0 ? o->max_body : RP_DEFAULT_API_BODY;
@@ -1652,6 +1759,8 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 	api->publish_ctx = o->publish_ctx;
 	api->revoked = o->revoked;
 	api->revoked_ctx = o->revoked_ctx;
+	api->crl = o->crl;
+	api->crl_ctx = o->crl_ctx;
 	if (o->password != NULL) {
 		api->pw = *o->password;
 	} else {
@@ -1774,6 +1883,123 @@ fail:
 uint16_t rp_api_port(const rp_api *api)
 {
 	return api != NULL ? api->port : 0;
+}
+
+/* The certificate file: the leaf, then its chain (every other certificate). */
+static X509 *read_chain(const char *path, STACK_OF(X509) * *chain, char *err, size_t cap)
+{
+	BIO *bio = BIO_new_file(path, "r");
+	X509 *leaf = NULL, *x;
+	int ok = 0;
+
+	*chain = sk_X509_new_null();
+	if (bio == NULL || *chain == NULL) {
+		set_err(err, cap, "%s: cannot open the certificate", path);
+		goto out;
+	}
+	leaf = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+	if (leaf == NULL) {
+		set_err(err, cap, "%s: not a PEM certificate chain", path);
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
+		if (sk_X509_num(*chain) >= (int)RP_LIMIT_PKI_P7_CERTS ||
+		    sk_X509_push(*chain, x) <= 0) {
+			X509_free(x);
+			set_err(err, cap, "%s: too many certificates in the chain", path);
+			goto out;
+		}
+	}
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+		set_err(err, cap, "%s: malformed PEM certificate", path);
+		goto out;
+	}
+	ok = 1;
+out:
+	if (!ok) {
+		X509_free(leaf);
+		leaf = NULL;
+		sk_X509_pop_free(*chain, X509_free);
+		*chain = NULL;
+	}
+	BIO_free(bio);
+	ERR_clear_error();
+	return leaf;
+}
+
+rp_status rp_api_reload_cert(rp_api *api, char *err, size_t err_cap)
+{
+	STACK_OF(X509) *chain = NULL, *old_chain;
+	X509 *leaf = NULL, *old_cert;
+	EVP_PKEY *key = NULL, *old_key;
+	SSL_CTX *probe = NULL;
+	rp_status st = RP_E_CONFIG;
+
+	if (api == NULL) {
+		set_err(err, err_cap, "api: not running");
+		return RP_E_INVALID_ARG;
+	}
+	leaf = read_chain(api->cert_file, &chain, err, err_cap);
+	if (leaf == NULL) {
+		goto out;
+	}
+	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0 ||
+	    X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+		set_err(err, err_cap, "%s: the certificate is not valid now", api->cert_file);
+		goto out;
+	}
+	key = read_key(api->key_file, err, err_cap);
+	if (key == NULL) {
+		goto out;
+	}
+	/* What a connection would do with the pair, on a context of our own:
+	 * the key is the certificate's, both pass security level 2. */
+	probe = SSL_CTX_new(TLS_server_method());
+	if (probe == NULL) {
+		set_err(err, err_cap, "api: out of memory");
+		st = RP_E_NOMEM;
+		goto out;
+	}
+	SSL_CTX_set_security_level(probe, SECURITY_LEVEL);
+	if (X509_check_private_key(leaf, key) != 1) {
+		set_err(err, err_cap, "%s: key does not match the server certificate %s",
+			api->key_file, api->cert_file);
+		goto out;
+	}
+	if (SSL_CTX_use_cert_and_key(probe, leaf, key, chain, 1) != 1) {
+		set_err(err, err_cap,
+			"%s: refused by the TLS policy (too weak for security level 2?)",
+			api->cert_file);
+		goto out;
+	}
+	pthread_mutex_lock(&api->cert_mu);
+	old_cert = api->cert;
+	old_chain = api->chain;
+	old_key = api->key;
+	api->cert = leaf;
+	api->chain = chain;
+	api->key = key;
+	pthread_mutex_unlock(&api->cert_mu);
+	leaf = old_cert;
+	chain = old_chain;
+	key = old_key;
+	st = RP_OK;
+out:
+	SSL_CTX_free(probe);
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+	return st;
+}
+
+rp_status rp__api_crl_get(const rp__api_req *r, rp_api_crl *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (r->api->crl == NULL) {
+		return RP_E_NOT_FOUND;
+	}
+	return r->api->crl(r->api->crl_ctx, out);
 }
 
 void rp_api_stop(rp_api *api)

@@ -14,6 +14,11 @@
  *   nothing is listed.
  * - Enrollment (EST, RFC 7030) has its own routes under /.well-known/est/
  *   and its own pipeline (text errors, RFC 7030 media types): docs/est.md.
+ *   So has GET /crl (opts->crl): the issuing CA's CRL, DER, public and the
+ *   one cacheable response (ETag, Last-Modified, a short max-age).
+ * - The server certificate is installed in every new connection by a
+ *   certificate callback, from a pair rp_api_reload_cert() swaps (SIGHUP):
+ *   CivetWeb is never restarted, open connections keep theirs.
  * - Every request runs on a CivetWeb worker thread, in this order (each
  *   step can end it with a JSON error body {"error": CODE, "detail": TEXT}):
  *   route lookup (404, 405), path and query parameters (400, 414), Origin
@@ -29,7 +34,7 @@
  * - Security headers on every response, errors included:
  *   Strict-Transport-Security, X-Content-Type-Options: nosniff,
  *   Content-Security-Policy: default-src 'none'; frame-ancestors 'none',
- *   Cache-Control: no-store, Referrer-Policy: no-referrer.
+ *   Cache-Control: no-store (but on the CRL), Referrer-Policy: no-referrer.
  *
  * Conventions
  * - Ownership: rp_api_start() copies what it needs from opts (strings
@@ -76,6 +81,22 @@ typedef rp_status (*rp_api_publish_fn)(void *ctx, const char *topic, const uint8
  * on an HTTP worker thread; MUST be thread-safe.
  */
 typedef void (*rp_api_revoked_fn)(void *ctx, const char *device_id);
+
+/* The CRL GET /crl serves (docs/api.md, "CRL"). */
+typedef struct rp_api_crl {
+	uint8_t *der; /* DER, a new buffer the API frees with rp_free() */
+	size_t len;
+	uint64_t number;     /* cRLNumber: the ETag */
+	int64_t this_update; /* Unix seconds: Last-Modified */
+	int64_t next_update; /* Unix seconds: caches keep it at most until then */
+} rp_api_crl;
+
+/*
+ * Fills *out with a copy of the current CRL. Called on an HTTP worker
+ * thread; MUST be thread-safe. Returns RP_OK, or anything else when there
+ * is none (the client gets 503).
+ */
+typedef rp_status (*rp_api_crl_fn)(void *ctx, rp_api_crl *out);
 
 /* Zero-initialise, then set what you need; 0 or NULL means the default. */
 typedef struct rp_api_opts {
@@ -126,6 +147,9 @@ typedef struct rp_api_opts {
 	 * its next ones. Called on a worker thread; NULL: nothing to tell. */
 	rp_api_revoked_fn revoked;
 	void *revoked_ctx;
+	/* GET /crl, public: the CRL of the issuing CA, DER. NULL: 503. */
+	rp_api_crl_fn crl;
+	void *crl_ctx;
 
 	/*
 	 * Enrollment (EST, RFC 7030; docs/est.md) on this listener under
@@ -172,6 +196,17 @@ rp_status rp_api_start(const rp_api_opts *opts, rp_store *store, rp_api **out, c
 
 /* The bound TCP port (the one port 0 got). */
 uint16_t rp_api_port(const rp_api *api);
+
+/*
+ * SIGHUP: reads the server certificate chain and key again (opts->cert_file,
+ * key_file: the same rules as at start) and, only if they are usable (the
+ * key is the certificate's, not expired, strong enough for the policy),
+ * makes them the pair every new TLS connection gets. Connections already
+ * open keep theirs; CivetWeb is not restarted. On failure the current pair
+ * stays and err says why. Thread-safe. Returns RP_OK, RP_E_CONFIG,
+ * RP_E_NOMEM, RP_E_INVALID_ARG (api NULL).
+ */
+rp_status rp_api_reload_cert(rp_api *api, char *err, size_t err_cap);
 
 /*
  * Stops accepting, waits for the requests in progress, frees everything.

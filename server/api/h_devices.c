@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "core/crl.h"
 #include "util/alloc.h"
 #include "util/log.h"
 
@@ -225,59 +226,51 @@ out:
 }
 
 /*
- * Revocation: every certificate of the device, then its status (so a crash
- * between the two leaves the device's certificates revoked, never a
- * "revoked" device with a valid certificate), then rampartd is told (its
- * connections end now, its next CONNECT is refused), then the audit entry.
- * Terminal: a revoked device comes back only by a new enrollment of a new id.
+ * Revocation, as rp_crl_revoke_device() does it for the CLI too (every
+ * certificate of the device, then its status, then the audit entry), then
+ * rampartd is told (its connections end now, its next CONNECT is refused,
+ * the CRL is re-signed). Terminal: a revoked device comes back only by a
+ * new enrollment of a new id. ?reason= is an RFC 5280 CRLReason name,
+ * carried by the CRL entries.
  */
-#define CERT_PAGE 100u
-
 void rp__api_h_device_revoke(rp__api_req *r)
 {
-	char id[RP_LIMIT_STORE_ID_LEN + 1u], after[RP_LIMIT_STORE_SERIAL_LEN + 1u] = "";
+	char id[RP_LIMIT_STORE_ID_LEN + 1u];
+	const rp__api_qval *v = rp__api_q(r, "reason");
+	rp_crl_actor who = {r->actor, r->peer, r->via_token ? r->token_id : NULL};
 	rp_store_device *d = NULL;
-	rp_store_cert *certs = NULL;
-	size_t n = 0, total = 0;
+	rp_crl_revocation rev;
+	int reason = RP_PKI_REASON_NONE;
 	rp_status st;
 
-	if (!load_device(r, id, sizeof(id), &d)) {
+	if (rp__api_param(r, 0, id, sizeof(id)) == NULL) {
+		rp__api_fail(r, 400, "invalid_path", "the device id is too long");
 		return;
 	}
-	if (d->status == RP_STORE_DEVICE_REVOKED || d->status == RP_STORE_DEVICE_DECOMMISSIONED) {
-		rp__api_fail(r, 409, "conflict", "the device is %s", device_status_name(d->status));
-		goto out;
+	if (v != NULL && rp_crl_reason_parse(v->str, &reason) != RP_OK) {
+		rp__api_fail(r, 400, "invalid_query", "reason is not an RFC 5280 reason name");
+		return;
 	}
-	/* Pages of CERT_PAGE certificates, by serial. */
-	do {
-		st = rp_store_cert_list_device(rp__api_store(r), id, after[0] != 0 ? after : NULL,
-					       CERT_PAGE, &certs, &n, NULL, NULL);
-		for (size_t i = 0; st == RP_OK && i < n; i++) {
-			st = rp_store_cert_revoke(rp__api_store(r), certs[i].serial, r->now_ms,
-						  NULL, NULL);
-			total++;
-		}
-		if (st == RP_OK && n > 0) {
-			(void)snprintf(after, sizeof(after), "%s", certs[n - 1].serial);
-		}
-		rp_store_free(certs);
-		certs = NULL;
-	} while (st == RP_OK && n == CERT_PAGE);
-	if (st == RP_OK) {
-		st = rp_store_device_set_status(rp__api_store(r), id, RP_STORE_DEVICE_REVOKED, NULL,
-						NULL);
+	st = rp_crl_revoke_device(rp__api_store(r), id, reason, r->now_ms, &who, &rev);
+	if (st == RP_E_STATE) {
+		rp__api_fail(r, 409, "conflict", "the device is %s", device_status_name(rev.was));
+		return;
 	}
 	if (st != RP_OK) {
 		rp__api_fail_status(r, st, "device");
-		goto out;
+		return;
 	}
 	rp__api_revoked(r, id);
-	rp__api_audit(r, "device.revoke", id,
-		      json_pack("{s:s, s:I}", "from", device_status_name(d->status), "certificates",
-				(json_int_t)total));
-	d->status = RP_STORE_DEVICE_REVOKED;
+	if (rev.audit != RP_OK) {
+		rp_log(RP_LOG_ERROR, "api", "audit entry device.revoke of %s not written: %s", id,
+		       rp_status_str(rev.audit));
+	}
+	st = rp_store_device_get(rp__api_store(r), id, &d, NULL, NULL);
+	if (st != RP_OK) {
+		rp__api_fail_status(r, st, "device");
+		return;
+	}
 	rp__api_reply(r, 200, device_json(d));
-out:
 	rp_store_free(d);
 }
 

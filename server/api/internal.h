@@ -540,7 +540,8 @@ int rp__api_est_tls(const rp__api_est *e, void *ssl_ctx, char *err, size_t err_c
 /* The API's EST state (NULL when enrollment is off). */
 const rp__api_est *rp__api_est_of(const rp__api_req *r);
 
-/* EST routes: a table of their own under /.well-known/est/ (docs/api.yaml lists them too). */
+/* EST routes: a table of their own under /.well-known/est/ (docs/api.yaml lists them too),
+ * with GET /crl, the other route outside /api/v1 that has its own pipeline. */
 #define RP__API_EST_PREFIX "/.well-known/est/"
 const rp__api_route *rp__api_est_routes(size_t *n);
 /* As rp__api_route_find(), in the EST table. */
@@ -548,6 +549,21 @@ int rp__api_est_route_find(rp__api_method m, const char *path, size_t len, rp__a
 
 /* Serves a request whose path starts with RP__API_EST_PREFIX: text errors, RFC 7030 bodies. */
 void rp__api_est_serve(rp__api_req *r, const struct mg_request_info *ri);
+
+/* ------------------------------------------------------------------------
+ * The CRL (h_crl.c)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * GET /crl: the issuing CA's CRL, public, DER (application/pkix-crl), with
+ * an ETag (its cRLNumber), Last-Modified (thisUpdate) and a short
+ * max-age. Outside /api/v1 and its JSON pipeline; its row is in the table
+ * of rp__api_est_routes() (routes with their own pipeline).
+ */
+#define RP__API_CRL_PATH "/crl"
+void rp__api_crl_serve(rp__api_req *r, const struct mg_request_info *ri);
+/* opts->crl: RP_E_NOT_FOUND without one, else what it returns. */
+rp_status rp__api_crl_get(const rp__api_req *r, rp_api_crl *out);
 
 /* Roles: store <-> auth. */
 rp_role rp__api_role_from_store(int store_role);
@@ -594,6 +610,7 @@ void rp__api_h_est_cacerts(rp__api_req *r);
 void rp__api_h_est_simpleenroll(rp__api_req *r);
 void rp__api_h_est_simplereenroll(rp__api_req *r);
 void rp__api_h_est_csrattrs(rp__api_req *r);
+void rp__api_h_crl(rp__api_req *r);
 
 /* civetweb_fix.c: repairs Debian's CivetWeb for OpenSSL 3 (see there). */
 rp_status rp__api_civetweb_tls_init(char *err, size_t err_cap);

@@ -9,8 +9,9 @@
  *   two both ways, parameters and permissions included.
  * - Lookup walks the table (32 rows) segment by segment; no allocation, no
  *   regex. The EST routes (RFC 7030, under /.well-known/est/) are a second
- *   table with its own pipeline (h_est.c); `--routes` and docs/api.yaml
- *   list both. A path that matches a pattern for another method is 405 with
+ *   table with its own pipeline (h_est.c), and GET /crl (h_crl.c) is in it
+ *   too: the routes outside /api/v1; `--routes` and docs/api.yaml list
+ *   both tables. A path that matches a pattern for another method is 405 with
  *   the methods it has; anything else is 404.
  * - Default deny: rp__api_authorize() allows a non-public route only when
  *   rp_role_allows(role, perm) says so; a route with a permission outside
@@ -104,6 +105,18 @@ static const rp__api_qspec q_audit[] = {
 	Q_END,
 };
 
+/* RFC 5280 CRLReason names (server/core/crl.h, rp_crl_reason_parse). */
+static const char *const reason_values[] = {"unspecified",     "keyCompromise",
+					    "cACompromise",    "affiliationChanged",
+					    "superseded",      "cessationOfOperation",
+					    "certificateHold", "privilegeWithdrawn",
+					    "aACompromise",    NULL};
+
+static const rp__api_qspec q_revoke[] = {
+	{"reason", RP__API_Q_ENUM, 0, 0, reason_values},
+	Q_END,
+};
+
 static const rp__api_qspec q_tokens[] = {
 	{"operator", RP__API_Q_STR, 1, RP_LIMIT_OPERATOR_NAME_LEN, NULL},
 	Q_LIMIT(RP_LIMIT_API_PAGE),
@@ -146,7 +159,7 @@ static const rp__api_route routes[] = {
 	 rp__api_h_device_patch, "Replace a device's tags"},
 	{PUT, V1 "/devices/{device}/status", RP_PERM_DEVICE_WRITE, RP__API_F_BODY, NULL,
 	 rp__api_h_device_status, "Quarantine or release a device"},
-	{POST, V1 "/devices/{device}/revoke", RP_PERM_DEVICE_ADMIN, 0, NULL,
+	{POST, V1 "/devices/{device}/revoke", RP_PERM_DEVICE_ADMIN, 0, q_revoke,
 	 rp__api_h_device_revoke, "Revoke a device and every certificate of it"},
 	{GET, V1 "/devices/{device}/telemetry", RP_PERM_TELEMETRY_READ, 0, q_telemetry,
 	 rp__api_h_telemetry, "Points of one series"},
@@ -221,6 +234,9 @@ static const rp__api_route est_routes[] = {
 	 rp__api_h_est_simplereenroll, "EST: renew with the current certificate"},
 	{GET, EST "/csrattrs", RP_PERM_COUNT_, EST_F, NULL, rp__api_h_est_csrattrs,
 	 "EST: what a CSR must hold"},
+	/* Not EST, but like it outside /api/v1 with a pipeline of its own (h_crl.c). */
+	{GET, RP__API_CRL_PATH, RP_PERM_COUNT_, RP__API_F_PUBLIC, NULL, rp__api_h_crl,
+	 "The issuing CA's CRL (DER), re-signed at every revocation"},
 };
 
 const rp__api_route *rp__api_est_routes(size_t *n)

@@ -87,6 +87,8 @@ enum key_id {
 	KEY_PKI_ROOT_CERT,
 	KEY_PKI_FLEET,
 	KEY_PKI_DEVICE_VALIDITY,
+	KEY_PKI_CRL,
+	KEY_PKI_CRL_NEXT_UPDATE,
 	KEY_EST_MANUFACTURER_CA,
 	KEY_MAX_PACKET,
 	KEY_MAX_PACKET_PREAUTH,
@@ -164,6 +166,11 @@ static const struct key keys[KEY_COUNT_] = {
 				     OFF(pki_device_validity_s),
 				     SEC(RP_LIMIT_PKI_DEVICE_VALIDITY_MIN_S),
 				     SEC(RP_LIMIT_PKI_DEVICE_VALIDITY_S)},
+	[KEY_PKI_CRL] = {"pki.crl", K_PATH, OFF(pki_crl), 0, 0},
+	[KEY_PKI_CRL_NEXT_UPDATE] = {"pki.crl_next_update", K_DURATION_S,
+				     OFF(pki_crl_next_update_s),
+				     SEC(RP_LIMIT_PKI_CRL_NEXT_UPDATE_MIN_S),
+				     SEC(RP_LIMIT_PKI_CRL_NEXT_UPDATE_S)},
 	[KEY_EST_MANUFACTURER_CA] = {"est.manufacturer_ca", K_PATH, OFF(est_manufacturer_ca), 0, 0},
 	[KEY_MAX_PACKET] = {"limit.max_packet", K_SIZE, LOFF(max_packet), 128,
 			    RP_LIMIT_MQTT_PACKET},
@@ -959,7 +966,8 @@ static void check_pki(struct ps *ps)
 	static const enum key_id needed[] = {KEY_PKI_ISSUING_KEY, KEY_PKI_ISSUING_KEY_PASS,
 					     KEY_PKI_ROOT_CERT};
 	static const enum key_id others[] = {KEY_PKI_ISSUING_KEY, KEY_PKI_ISSUING_KEY_PASS,
-					     KEY_PKI_ROOT_CERT, KEY_EST_MANUFACTURER_CA};
+					     KEY_PKI_ROOT_CERT,   KEY_EST_MANUFACTURER_CA,
+					     KEY_PKI_CRL,         KEY_PKI_CRL_NEXT_UPDATE};
 	size_t i;
 
 	if (ps->bad[KEY_PKI_ISSUING_CERT]) {
@@ -1089,6 +1097,7 @@ void rp_config_defaults(rp_config *c)
 	c->api_token_lifetime_max_s = RP_LIMIT_API_TOKEN_LIFETIME_S;
 	(void)snprintf(c->pki_fleet, sizeof(c->pki_fleet), "%s", "rampart");
 	c->pki_device_validity_s = RP_DEFAULT_PKI_DEVICE_VALIDITY_S;
+	c->pki_crl_next_update_s = RP_DEFAULT_PKI_CRL_NEXT_UPDATE_S;
 
 	l = &c->limit;
 	l->max_packet = RP_DEFAULT_MQTT_PACKET;

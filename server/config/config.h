@@ -171,6 +171,10 @@ typedef struct rp_config {
 	 * a-z 0-9 -, the first a letter or digit; default "rampart". */
 	char pki_fleet[RP_LIMIT_PKI_FLEET_NAME_LEN + 1u];
 	uint32_t pki_device_validity_s; /* device certificates' lifetime */
+	/* The issuing CA's CRL that rampartd makes and keeps current (PEM,
+	 * docs/pki.md "Revocation"); "" = <data_dir>/issuing-ca.crl. */
+	char pki_crl[RP_LIMIT_CONFIG_PATH_LEN];
+	uint32_t pki_crl_next_update_s; /* its nextUpdate - thisUpdate */
 	/* PEM bundle of manufacturer CAs whose factory certificates may
 	 * enroll (TLS client certificate on simpleenroll); "" = none. */
 	char est_manufacturer_ca[RP_LIMIT_CONFIG_PATH_LEN];

@@ -688,13 +688,14 @@ time_t rp_tls_ctx_crl_next_update(const rp_tls_ctx *ctx)
 /* Copies the option strings into one block owned by ctx. */
 static rp_status copy_opts(rp_tls_ctx *ctx, const rp_tls_opts *o)
 {
-	const char *src[5] = {o->name, o->cert_file, o->key_file, o->ca_file, o->crl_file};
-	const char **dst[5] = {&ctx->opts.name, &ctx->opts.cert_file, &ctx->opts.key_file,
-			       &ctx->opts.ca_file, &ctx->opts.crl_file};
-	size_t total = 0, len[5], i;
+	const char *src[6] = {o->name,    o->cert_file, o->key_file,
+			      o->ca_file, o->crl_file,  o->own_crl_file};
+	const char **dst[6] = {&ctx->opts.name,    &ctx->opts.cert_file, &ctx->opts.key_file,
+			       &ctx->opts.ca_file, &ctx->opts.crl_file,  &ctx->opts.own_crl_file};
+	size_t total = 0, len[6], i;
 	char *p;
 
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 6; i++) {
 		len[i] = src[i] != NULL ? strlen(src[i]) : 0;
 		total += len[i] + 1;
 	}
@@ -704,7 +705,7 @@ static rp_status copy_opts(rp_tls_ctx *ctx, const rp_tls_opts *o)
 	}
 	ctx->opts = *o;
 	p = ctx->strs;
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 6; i++) {
 		if (len[i] != 0) {
 			memcpy(p, src[i], len[i]);
 		}
@@ -849,26 +850,17 @@ out:
 }
 
 /*
- * Reads the CRLs, checks each is current and signed by a CA of the bundle,
- * adds them to the store and, unless leaf_only, checks that every CA has
- * one (else every handshake would fail with "unable to get certificate CRL").
+ * Reads the CRLs of one file, checks each is current and signed by a CA of
+ * the bundle, adds them to the store and marks the CAs they cover.
  */
-static rp_status load_crls(rp_tls_ctx *ctx, X509_STORE *store, cert_list *cas, char *err,
-			   size_t cap)
+static rp_status load_crl_file(rp_tls_ctx *ctx, const char *path, X509_STORE *store, cert_list *cas,
+			       unsigned char *covered, char *err, size_t cap)
 {
-	const char *path = ctx->opts.crl_file;
-	unsigned char *covered = NULL;
 	X509_CRL *crl = NULL;
 	BIO *bio = NULL;
 	rp_status st = RP_E_CONFIG;
 	int i, ncrl = 0;
 
-	covered = rp_calloc(NULL, (size_t)sk_X509_num(cas), 1);
-	if (covered == NULL) {
-		st = RP_E_NOMEM;
-		set_err(err, cap, path, "out of memory");
-		goto out;
-	}
 	bio = BIO_new_file(path, "r");
 	if (bio == NULL) {
 		set_err(err, cap, path, ossl_reason("cannot open"));
@@ -924,17 +916,53 @@ static rp_status load_crls(rp_tls_ctx *ctx, X509_STORE *store, cert_list *cas, c
 		set_err(err, cap, path, "no CRL in the file");
 		goto out;
 	}
+	st = RP_OK;
+out:
+	X509_CRL_free(crl);
+	BIO_free(bio);
+	ERR_clear_error();
+	return st;
+}
+
+/*
+ * Reads the CRL files (crl_file, own_crl_file) and, unless leaf_only,
+ * checks that every CA of the bundle has a CRL (else every handshake would
+ * fail with "unable to get certificate CRL").
+ */
+static rp_status load_crls(rp_tls_ctx *ctx, X509_STORE *store, cert_list *cas, char *err,
+			   size_t cap)
+{
+	const char *files[2] = {ctx->opts.crl_file, ctx->opts.own_crl_file};
+	const char *last = "CRL files";
+	unsigned char *covered = NULL;
+	rp_status st = RP_E_NOMEM;
+	int i;
+
+	covered = rp_calloc(NULL, (size_t)sk_X509_num(cas), 1);
+	if (covered == NULL) {
+		set_err(err, cap, files[0][0] != '\0' ? files[0] : files[1], "out of memory");
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		if (files[i][0] == '\0') {
+			continue;
+		}
+		last = files[i];
+		st = load_crl_file(ctx, files[i], store, cas, covered, err, cap);
+		if (st != RP_OK) {
+			goto out;
+		}
+	}
+	st = RP_E_CONFIG;
 	for (i = 0; !ctx->opts.crl_leaf_only && i < sk_X509_num(cas); i++) {
 		if (!covered[i]) {
-			set_err(err, cap, path,
+			set_err(err, cap, last,
 				"no CRL from one of the CAs of the bundle (whole-chain check)");
 			goto out;
 		}
 	}
 	st = RP_OK;
 out:
-	X509_CRL_free(crl);
-	BIO_free(bio);
 	rp_free(NULL, covered);
 	ERR_clear_error();
 	return st;
@@ -963,7 +991,7 @@ static rp_status load_trust(rp_tls_ctx *ctx, char *err, size_t cap)
 			goto out;
 		}
 	}
-	if (ctx->opts.crl_file[0] != '\0') {
+	if (ctx->opts.crl_file[0] != '\0' || ctx->opts.own_crl_file[0] != '\0') {
 		st = load_crls(ctx, store, cas, err, cap);
 		if (st != RP_OK) {
 			goto out;
@@ -1052,9 +1080,31 @@ static rp_status check_opts(const rp_tls_opts *o, char *err, size_t cap)
 	return RP_OK;
 }
 
-/* Builds a context; shares tk_from's ticket keys when compatible. */
-static rp_status build(const rp_tls_opts *o, const rp_tls_ctx *tk_from, rp_tls_ctx **out, char *err,
-		       size_t cap)
+/*
+ * The server certificate chain and key of `from` (in memory) into ctx:
+ * what a trust-only reload keeps.
+ */
+static rp_status copy_cert(rp_tls_ctx *ctx, const rp_tls_ctx *from, char *err, size_t cap)
+{
+	X509 *x = SSL_CTX_get0_certificate(from->ssl);
+	EVP_PKEY *k = SSL_CTX_get0_privatekey(from->ssl);
+	STACK_OF(X509) *chain = NULL;
+
+	/* get0_chain_certs takes a non-const SSL_CTX; it only reads. */
+	if (x == NULL || k == NULL || SSL_CTX_get0_chain_certs((SSL_CTX *)from->ssl, &chain) != 1 ||
+	    SSL_CTX_use_cert_and_key(ctx->ssl, x, k, chain, 1) != 1) {
+		set_err(err, cap, "TLS reload", ossl_reason("cannot keep the server certificate"));
+		return RP_E_CRYPTO;
+	}
+	return RP_OK;
+}
+
+/*
+ * Builds a context; shares tk_from's ticket keys when compatible. With
+ * keep_cert, its certificate and key are used instead of the files.
+ */
+static rp_status build(const rp_tls_opts *o, const rp_tls_ctx *tk_from, const rp_tls_ctx *keep_cert,
+		       rp_tls_ctx **out, char *err, size_t cap)
 {
 	rp_tls_opts norm;
 	rp_tls_ctx *ctx = NULL;
@@ -1112,19 +1162,27 @@ static rp_status build(const rp_tls_opts *o, const rp_tls_ctx *tk_from, rp_tls_c
 	if (st != RP_OK) {
 		goto out;
 	}
-	st = RP_E_CONFIG;
-	if (SSL_CTX_use_certificate_chain_file(ctx->ssl, ctx->opts.cert_file) != 1) {
-		set_err(err, cap, ctx->opts.cert_file, ossl_reason("cannot load the certificate"));
-		goto out;
-	}
-	cert = SSL_CTX_get0_certificate(ctx->ssl);
-	if (cert == NULL || X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) {
-		set_err(err, cap, ctx->opts.cert_file, "server certificate has expired");
-		goto out;
-	}
-	st = load_key_file(ctx->ssl, ctx->opts.key_file, err, cap);
-	if (st != RP_OK) {
-		goto out;
+	if (keep_cert != NULL) {
+		st = copy_cert(ctx, keep_cert, err, cap);
+		if (st != RP_OK) {
+			goto out;
+		}
+	} else {
+		st = RP_E_CONFIG;
+		if (SSL_CTX_use_certificate_chain_file(ctx->ssl, ctx->opts.cert_file) != 1) {
+			set_err(err, cap, ctx->opts.cert_file,
+				ossl_reason("cannot load the certificate"));
+			goto out;
+		}
+		cert = SSL_CTX_get0_certificate(ctx->ssl);
+		if (cert == NULL || X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) {
+			set_err(err, cap, ctx->opts.cert_file, "server certificate has expired");
+			goto out;
+		}
+		st = load_key_file(ctx->ssl, ctx->opts.key_file, err, cap);
+		if (st != RP_OK) {
+			goto out;
+		}
 	}
 	st = load_trust(ctx, err, cap);
 	if (st != RP_OK) {
@@ -1146,7 +1204,7 @@ rp_status rp_tls_ctx_new(const rp_tls_opts *opts, rp_tls_ctx **out, char *err, s
 	if (err != NULL && err_cap > 0) {
 		err[0] = '\0';
 	}
-	return build(opts, NULL, out, err, err_cap);
+	return build(opts, NULL, NULL, out, err, err_cap);
 }
 
 rp_status rp_tls_ctx_reload(const rp_tls_ctx *old, const rp_tls_opts *opts, rp_tls_ctx **out,
@@ -1159,7 +1217,20 @@ rp_status rp_tls_ctx_reload(const rp_tls_ctx *old, const rp_tls_opts *opts, rp_t
 		set_err(err, err_cap, "TLS reload", "no previous context");
 		return RP_E_INVALID_ARG;
 	}
-	return build(opts != NULL ? opts : &old->opts, old, out, err, err_cap);
+	return build(opts != NULL ? opts : &old->opts, old, NULL, out, err, err_cap);
+}
+
+rp_status rp_tls_ctx_reload_trust(const rp_tls_ctx *old, rp_tls_ctx **out, char *err,
+				  size_t err_cap)
+{
+	if (err != NULL && err_cap > 0) {
+		err[0] = '\0';
+	}
+	if (old == NULL) {
+		set_err(err, err_cap, "TLS reload", "no previous context");
+		return RP_E_INVALID_ARG;
+	}
+	return build(&old->opts, old, old, out, err, err_cap);
 }
 
 /* ---- connections -------------------------------------------------------------- */

@@ -69,8 +69,12 @@ typedef struct rp_tls_opts {
 				  accessible to other users (mode o-rwx) */
 	const char *ca_file;   /* fleet CA bundle: client chains must end here */
 	const char *crl_file;  /* CRLs, PEM; NULL or "": no revocation check */
+	/* A second CRL file, PEM, read and checked as crl_file: the issuing
+	 * CA's CRL that rampartd makes itself (server/core/crl.h); NULL or "":
+	 * none. With either file set, revocation is checked. */
+	const char *own_crl_file;
 	/* Check revocation of the leaf only. Default (0): every certificate of
-	 * the chain, and then the CRL file MUST hold a CRL from every CA of
+	 * the chain, and then the CRL files MUST hold a CRL from every CA of
 	 * the bundle (checked when the context is built). */
 	int crl_leaf_only;
 	int allow_tls12;          /* 1: TLS 1.2 (ECDHE + AEAD) as well as 1.3 */
@@ -103,6 +107,16 @@ rp_status rp_tls_ctx_new(const rp_tls_opts *opts, rp_tls_ctx **out, char *err, s
  */
 rp_status rp_tls_ctx_reload(const rp_tls_ctx *old, const rp_tls_opts *opts, rp_tls_ctx **out,
 			    char *err, size_t err_cap);
+
+/*
+ * As rp_tls_ctx_reload() with old's options, but the server certificate
+ * chain and key are old's own (from memory, not the files): only the CA
+ * bundle and the CRLs are read again. For when a full reload failed on the
+ * certificate or key (a rotation gone wrong): a new CRL then still takes
+ * effect. Returns as rp_tls_ctx_new(); on failure old stays valid.
+ */
+rp_status rp_tls_ctx_reload_trust(const rp_tls_ctx *old, rp_tls_ctx **out, char *err,
+				  size_t err_cap);
 
 /* Takes one more reference. Returns ctx. */
 rp_tls_ctx *rp_tls_ctx_ref(rp_tls_ctx *ctx);

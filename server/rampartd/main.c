@@ -12,11 +12,27 @@
  * through rp_broker_publish() under the broker lock.
  *
  * Signals: SIGTERM and SIGINT drain (MQTT 5 clients get DISCONNECT 0x8B)
- * and exit 0; SIGHUP reloads the CA bundle, CRL, server certificate and
- * policy, keeping connections that stay valid and closing the others.
+ * and exit 0; SIGHUP reloads the policy, bans the devices the store now
+ * has as revoked (`rampart device revoke` writes the store, then sends
+ * SIGHUP), re-signs the CRL, and reloads the CA bundle, the CRLs and the
+ * server certificate of both listeners, keeping connections that stay
+ * valid and closing the others.
+ *
+ * Revocation (docs/pki.md, "Revocation"): with an issuing CA configured
+ * (pki.issuing_cert), rampartd makes that CA's CRL itself (server/core/
+ * crl.h) at start, at every revocation, on SIGHUP and half-way to its
+ * nextUpdate; the device listener checks it at every handshake and
+ * GET /crl publishes it. The store work runs on a thread of its own, the
+ * revocation thread (the event loops never wait for the store); what
+ * must happen on loop 0 (swapping the TLS context) is posted there.
+ *
+ * <data_dir>/rampartd.pid holds the process id under a POSIX write lock
+ * for rampartd's whole life, so a second rampartd on the same data
+ * refuses to start and the CLI knows whom to send SIGHUP.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +47,7 @@
 #include "broker/broker.h"
 #include "config/config.h"
 #include "core/alerts.h"
+#include "core/crl.h"
 #include "core/ingest.h"
 #include "core/retained.h"
 #include "core/server.h"
@@ -43,6 +60,18 @@
 #include "util/log.h"
 
 #define DRAIN_MS 5000u
+/* The revocation thread wakes at least this often (CRL re-signing time,
+ * a failed refresh retried). */
+#define REVOKER_TICK_MS 60000u
+
+/* What the revocation thread is asked to do (revoker.want). */
+#define W_BANS   1u /* ban the devices the store has as revoked */
+#define W_CRL    2u /* re-sign the CRL (then reload the device listener's CRLs) */
+#define W_RELOAD 4u /* SIGHUP: then reload the certificates of both listeners too */
+
+/* What loop 0 is asked to do (reload_what). */
+#define T_TRUST 1u /* the CA bundle and CRLs of the device listener */
+#define T_FULL  2u /* everything: certificates and keys too, HTTPS included */
 
 typedef struct app {
 	const char *config_path;
@@ -64,6 +93,24 @@ typedef struct app {
 	uint64_t websessions_expired; /* written on the storage thread */
 	int sigfd;
 	unsigned errors;
+
+	rp_crl *crl;    /* NULL: no issuing CA, no CRL of ours */
+	int crl_in_tls; /* the device listener checks our CRL (the issuing CA is in tls.ca) */
+	char crl_path[RP_LIMIT_CONFIG_PATH_LEN];
+	int pidfd;
+	char pid_path[RP_LIMIT_CONFIG_PATH_LEN + 16];
+
+	/* The revocation thread and what it is asked (under mu). */
+	pthread_t revoker;
+	int revoker_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	unsigned want;
+	int stop;
+	int64_t crl_retry_at; /* a failed refresh is retried then (Unix s) */
+	/* Loop 0's share: reload_what under mu, run by reload_task. */
+	rp_task reload_task;
+	unsigned reload_what;
 } app;
 
 static void report(void *ctx, const char *file, unsigned line, const char *msg)
@@ -95,6 +142,11 @@ static void tls_opts(const app *a, rp_tls_opts *o)
 	o->key_file = a->cfg.tls_key;
 	o->ca_file = a->cfg.tls_ca;
 	o->crl_file = a->cfg.tls_crl[0] != '\0' ? a->cfg.tls_crl : NULL;
+	/* Our CRL covers the issuing CA's certificates (the devices). Without
+	 * tls.crl there is no CRL of the root (offline), so only the leaf is
+	 * checked; with it, the whole chain (tls.crl then holds the root's). */
+	o->own_crl_file = a->crl_in_tls ? a->crl_path : NULL;
+	o->crl_leaf_only = a->crl_in_tls && a->cfg.tls_crl[0] == '\0';
 	o->allow_tls12 = a->cfg.tls_min_version == RP_CONFIG_TLS_1_2;
 	o->disable_tickets = !a->cfg.tls_session_tickets;
 }
@@ -187,14 +239,102 @@ static int check_config(const char *path)
 	return 0;
 }
 
-static void reload(app *a)
+/* Asks the revocation thread for `what` (W_*). Any thread. */
+static void revoker_ask(app *a, unsigned what)
+{
+	pthread_mutex_lock(&a->mu);
+	a->want |= what;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/*
+ * Loop 0: a new TLS context for the device listener. full: every file
+ * again (SIGHUP); if that fails (a certificate and key that do not fit: a
+ * rotation gone wrong), or when only the CRL changed, the CA bundle and
+ * CRLs alone, keeping the certificate in use, so a revocation never waits
+ * for a good certificate. Live connections that no longer verify are
+ * closed by rp_server_set_tls().
+ */
+static void reload_device_tls(app *a, int full)
 {
 	rp_tls_opts o;
 	rp_tls_ctx *fresh = NULL;
 	char err[256];
+
+	if (a->tls == NULL) {
+		return;
+	}
+	if (full) {
+		tls_opts(a, &o);
+		if (rp_tls_ctx_reload(a->tls, &o, &fresh, err, sizeof(err)) != RP_OK) {
+			rp_log(RP_LOG_ERROR, "rampartd",
+			       "TLS not reloaded (%s): the old context stays", err);
+			fresh = NULL;
+			full = 0;
+		}
+	}
+	if (fresh == NULL && rp_tls_ctx_reload_trust(a->tls, &fresh, err, sizeof(err)) != RP_OK) {
+		rp_log(RP_LOG_ERROR, "rampartd",
+		       "TLS CA bundle and CRLs not reloaded (%s): the old ones stay", err);
+		return;
+	}
+	/* Each loop takes the new context at its next pass; a handshake that
+	 * loop had already started finishes on the old one (then the broker's
+	 * ban refuses a revoked device at CONNECT). */
+	rp_server_set_tls(a->server, fresh);
+	rp_tls_ctx_unref(a->tls);
+	a->tls = fresh;
+	rp_log(RP_LOG_INFO, "rampartd", "%s",
+	       full ? "TLS reloaded: server certificate, CA bundle and CRLs"
+		    : "TLS CA bundle and CRLs reloaded; the server certificate in use stays");
+}
+
+/* Loop 0: what the revocation thread posted (reload_what). */
+static void on_reload_task(rp_loop *loop, void *arg)
+{
+	app *a = arg;
+	unsigned what;
+	char err[256];
+
+	(void)loop;
+	pthread_mutex_lock(&a->mu);
+	what = a->reload_what;
+	a->reload_what = 0;
+	pthread_mutex_unlock(&a->mu);
+	if (what == 0) {
+		return;
+	}
+	reload_device_tls(a, (what & T_FULL) != 0);
+	if ((what & T_FULL) != 0 && a->api != NULL) {
+		if (rp_api_reload_cert(a->api, err, sizeof(err)) == RP_OK) {
+			rp_log(RP_LOG_INFO, "rampartd", "HTTPS certificate reloaded");
+		} else {
+			rp_log(RP_LOG_ERROR, "rampartd",
+			       "HTTPS certificate not reloaded (%s): the old one stays", err);
+		}
+	}
+}
+
+/* Any thread: posts `what` (T_*) to loop 0. Never fails (an embedded task). */
+static void post_reload(app *a, unsigned what)
+{
+	pthread_mutex_lock(&a->mu);
+	a->reload_what |= what;
+	pthread_mutex_unlock(&a->mu);
+	(void)rp_loop_post_task(a->loop, &a->reload_task);
+}
+
+/*
+ * SIGHUP on loop 0: the policy now; the rest (store, CRL, files) on the
+ * revocation thread, which then posts the TLS reloads back here.
+ */
+static void reload(app *a)
+{
 	int next = 1 - a->policy_live;
 
-	rp_log(RP_LOG_INFO, "rampartd", "SIGHUP: reloading certificates, CRL and policy");
+	rp_log(RP_LOG_INFO, "rampartd",
+	       "SIGHUP: reloading policy, revoked devices, CRL and certificates");
 	a->errors = 0;
 	if (load_policy(a, &a->policy[next]) == RP_OK) {
 		rp_server_set_policy(a->server, &a->policy[next]);
@@ -203,18 +343,7 @@ static void reload(app *a)
 	} else {
 		rp_log(RP_LOG_ERROR, "rampartd", "policy not reloaded: the old one stays");
 	}
-	if (a->tls == NULL) {
-		return;
-	}
-	tls_opts(a, &o);
-	if (rp_tls_ctx_reload(a->tls, &o, &fresh, err, sizeof(err)) != RP_OK) {
-		rp_log(RP_LOG_ERROR, "rampartd", "TLS not reloaded (%s): the old context stays",
-		       err);
-		return;
-	}
-	rp_server_set_tls(a->server, fresh);
-	rp_tls_ctx_unref(a->tls);
-	a->tls = fresh;
+	revoker_ask(a, W_BANS | W_CRL | W_RELOAD);
 }
 
 static void on_signal(rp_loop *loop, int fd, unsigned events, void *arg)
@@ -321,6 +450,25 @@ static void api_revoked(void *ctx, const char *device_id)
 	       "device %s revoked: %zu connection%s closed%s",
 	       rp_log_escape(id, sizeof(id), (const uint8_t *)device_id, strlen(device_id)), kicked,
 	       kicked == 1 ? "" : "s", st == RP_OK ? "" : "; NOT banned (out of memory)");
+	/* The CRL lists the certificates now revoked in the store. */
+	if (a->crl != NULL) {
+		revoker_ask(a, W_CRL);
+	}
+}
+
+/* GET /crl: a copy of the current CRL (an HTTP worker). */
+static rp_status api_crl(void *ctx, rp_api_crl *out)
+{
+	app *a = ctx;
+	rp_crl_info info;
+	rp_status st = rp_crl_current(a->crl, &out->der, &out->len, &info);
+
+	if (st == RP_OK) {
+		out->number = info.number;
+		out->this_update = info.this_update;
+		out->next_update = info.next_update;
+	}
+	return st;
 }
 
 /*
@@ -328,12 +476,41 @@ static void api_revoked(void *ctx, const char *device_id)
  * listeners open, so a revoked certificate that still verifies cannot
  * reconnect after a restart either.
  */
-static int ban_revoked(app *a, size_t *n)
+static rp_status ban_one(app *a, const char *id, int locked, size_t *n)
+{
+	size_t kicked = 0;
+	rp_status st = RP_OK;
+	char esc[80];
+
+	if (locked) {
+		rp_server_broker_lock(a->server);
+	}
+	if (!rp_broker_banned(a->broker, id)) {
+		st = rp_broker_ban(a->broker, id, &kicked);
+		(*n)++;
+	}
+	if (locked) {
+		rp_server_broker_unlock(a->server);
+	}
+	if (locked && st == RP_OK && kicked > 0) {
+		rp_log(RP_LOG_INFO, "rampartd", "device %s revoked: %zu connection%s closed",
+		       rp_log_escape(esc, sizeof(esc), (const uint8_t *)id, strlen(id)), kicked,
+		       kicked == 1 ? "" : "s");
+	}
+	return st;
+}
+
+/*
+ * Bans every device the store has as revoked and is not banned yet; *n
+ * counts the new ones. locked: the broker runs (take its lock, log the
+ * connections closed); 0 at start-up, before any loop.
+ */
+static int ban_revoked_locked(app *a, int locked, size_t *n)
 {
 	rp_store_device_filter f;
 	rp_store_device *rows = NULL;
 	char after[RP_LIMIT_STORE_ID_LEN + 1u] = "";
-	size_t got = 0, kicked;
+	size_t got = 0;
 	rp_status st;
 
 	*n = 0;
@@ -344,8 +521,7 @@ static int ban_revoked(app *a, size_t *n)
 		f.limit = RP_LIMIT_STORE_PAGE;
 		st = rp_store_device_list(a->store, &f, &rows, &got, NULL, NULL);
 		for (size_t i = 0; st == RP_OK && i < got; i++) {
-			st = rp_broker_ban(a->broker, rows[i].id, &kicked);
-			(*n)++;
+			st = ban_one(a, rows[i].id, locked, n);
 		}
 		if (st == RP_OK && got > 0) {
 			(void)snprintf(after, sizeof(after), "%s", rows[got - 1].id);
@@ -354,11 +530,281 @@ static int ban_revoked(app *a, size_t *n)
 		rows = NULL;
 	} while (st == RP_OK && got == RP_LIMIT_STORE_PAGE);
 	if (st != RP_OK) {
-		fprintf(stderr, "rampartd: revoked devices cannot be read: %s\n",
-			rp_status_str(st));
+		rp_log(RP_LOG_ERROR, "rampartd", "revoked devices cannot be read: %s",
+		       rp_status_str(st));
 		return 0;
 	}
 	return 1;
+}
+
+static int ban_revoked(app *a, size_t *n)
+{
+	return ban_revoked_locked(a, 0, n);
+}
+
+/* ------------------------------------------------------------------------
+ * The CRL and the revocation thread
+ * ------------------------------------------------------------------------ */
+
+/* Re-signs the CRL; 1 if a new one is in the file. */
+static int refresh_crl(app *a)
+{
+	rp_crl_info info;
+	char err[512];
+	int64_t now = rp_clock_wall_ms() / 1000;
+
+	if (rp_crl_refresh(a->crl, now, err, sizeof(err)) != RP_OK) {
+		rp_log(RP_LOG_ERROR, "rampartd", "CRL not re-signed (%s): retried in %u s", err,
+		       REVOKER_TICK_MS / 1000u);
+		a->crl_retry_at = now + REVOKER_TICK_MS / 1000u;
+		return 0;
+	}
+	a->crl_retry_at = 0;
+	rp_crl_info_get(a->crl, &info);
+	rp_log(RP_LOG_INFO, "rampartd",
+	       "CRL %llu of the issuing CA: %zu revoked certificate%s, "
+	       "next update in %lld s, in %s",
+	       (unsigned long long)info.number, info.entries, info.entries == 1 ? "" : "s",
+	       (long long)(info.next_update - info.this_update), a->crl_path);
+	return 1;
+}
+
+/* When the CRL must be re-signed next (Unix s), 0: no CRL. */
+static int64_t crl_due(app *a)
+{
+	int64_t at;
+
+	if (a->crl == NULL) {
+		return 0;
+	}
+	/* After a failure, the retry time rules (the re-signing time may be past). */
+	if (a->crl_retry_at != 0) {
+		return a->crl_retry_at;
+	}
+	at = rp_crl_resign_at(a->crl);
+	return at != 0 ? at : 1;
+}
+
+/*
+ * The revocation thread: waits for work (revoker_ask) or the CRL's
+ * re-signing time; bans newly revoked devices, re-signs the CRL, and posts
+ * the TLS reloads to loop 0. Synchronous store calls are fine here.
+ */
+static void *revoker_main(void *arg)
+{
+	app *a = arg;
+	unsigned what;
+	size_t n;
+
+	pthread_mutex_lock(&a->mu);
+	while (!a->stop) {
+		int64_t due = crl_due(a), now = rp_clock_wall_ms() / 1000;
+
+		if (a->want == 0 && (due == 0 || now < due)) {
+			struct timespec ts;
+			int64_t wait_ms = REVOKER_TICK_MS;
+
+			if (due != 0 && (due - now) * 1000 < wait_ms) {
+				wait_ms = (due - now) * 1000;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += (time_t)(wait_ms / 1000);
+			ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			(void)pthread_cond_timedwait(&a->cond, &a->mu, &ts);
+			continue;
+		}
+		what = a->want;
+		a->want = 0;
+		if (due != 0 && now >= due) {
+			what |= W_CRL;
+		}
+		pthread_mutex_unlock(&a->mu);
+		if ((what & W_BANS) != 0 && ban_revoked_locked(a, 1, &n) && n > 0) {
+			rp_log(RP_LOG_INFO, "rampartd", "%zu newly revoked device%s banned", n,
+			       n == 1 ? "" : "s");
+		}
+		if ((what & W_CRL) != 0 && a->crl != NULL && refresh_crl(a) && a->crl_in_tls &&
+		    (what & W_RELOAD) == 0) {
+			post_reload(a, T_TRUST);
+		}
+		if ((what & W_RELOAD) != 0) {
+			post_reload(a, T_FULL);
+		}
+		pthread_mutex_lock(&a->mu);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+/* The lock and condition of the revocation thread, made before anything
+ * can ask it for work (the API, at start). */
+static int revoker_init(app *a)
+{
+	pthread_condattr_t ca;
+	int ok;
+
+	if (pthread_mutex_init(&a->mu, NULL) != 0) {
+		return 0;
+	}
+	if (pthread_condattr_init(&ca) != 0) {
+		pthread_mutex_destroy(&a->mu);
+		return 0;
+	}
+	ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+	     pthread_cond_init(&a->cond, &ca) == 0;
+	pthread_condattr_destroy(&ca);
+	if (!ok) {
+		pthread_mutex_destroy(&a->mu);
+		return 0;
+	}
+	a->reload_task.fn = on_reload_task;
+	a->reload_task.arg = a;
+	return 1;
+}
+
+static int revoker_start(app *a)
+{
+	if (pthread_create(&a->revoker, NULL, revoker_main, a) != 0) {
+		return 0;
+	}
+	a->revoker_started = 1;
+	return 1;
+}
+
+static void revoker_stop(app *a)
+{
+	if (!a->revoker_started) {
+		return;
+	}
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->revoker, NULL);
+	a->revoker_started = 0;
+}
+
+/*
+ * The issuing CA's CRL: opened and made before the device listener's TLS
+ * context, which loads it. Off without pki.issuing_cert.
+ */
+static int start_crl(app *a)
+{
+	rp_crl_opts o;
+	char err[512];
+	rp_status st;
+
+	if (a->cfg.pki_issuing_cert[0] == '\0') {
+		return 1;
+	}
+	if (a->cfg.pki_crl[0] != '\0') {
+		(void)snprintf(a->crl_path, sizeof(a->crl_path), "%s", a->cfg.pki_crl);
+	} else if ((size_t)snprintf(a->crl_path, sizeof(a->crl_path), "%s/issuing-ca.crl",
+				    a->cfg.data_dir) >= sizeof(a->crl_path)) {
+		fprintf(stderr, "rampartd: data_dir is too long for the CRL file's path\n");
+		return 0;
+	}
+	memset(&o, 0, sizeof(o));
+	o.issuing_cert = a->cfg.pki_issuing_cert;
+	o.issuing_key = a->cfg.pki_issuing_key;
+	o.issuing_key_pass = a->cfg.pki_issuing_key_pass;
+	o.path = a->crl_path;
+	o.next_update_s = (int64_t)a->cfg.pki_crl_next_update_s;
+	o.other_crl_file = a->cfg.tls_crl;
+	st = rp_crl_open(&o, a->store, &a->crl, err, sizeof(err));
+	if (st != RP_OK) {
+		fprintf(stderr, "rampartd: CRL: %s\n", err);
+		return 0;
+	}
+	if (!refresh_crl(a)) {
+		fprintf(stderr, "rampartd: the first CRL could not be made (see above)\n");
+		return 0;
+	}
+	a->crl_in_tls = needs_tls(&a->cfg) && rp_crl_issuer_in_bundle(a->crl, a->cfg.tls_ca);
+	if (needs_tls(&a->cfg) && !a->crl_in_tls) {
+		rp_log(RP_LOG_WARN, "rampartd",
+		       "the issuing CA (pki.issuing_cert) is not in tls.ca: the MQTT listener "
+		       "cannot check its CRL, and revoked devices are refused at CONNECT only; "
+		       "put the issuing CA in tls.ca (rampart init does)");
+	}
+	return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * The pid file
+ * ------------------------------------------------------------------------ */
+
+/*
+ * <data_dir>/rampartd.pid, write-locked (POSIX record lock) for the life
+ * of the process: a second rampartd on the same data_dir finds the lock
+ * and refuses to start; the CLI asks the lock who holds it (F_GETLK) and
+ * signals that process. A file left by a crash holds no lock: taken over.
+ */
+static int pid_file_take(app *a)
+{
+	struct flock l;
+	char text[32];
+	int fd, n;
+
+	if ((size_t)snprintf(a->pid_path, sizeof(a->pid_path), "%s/rampartd.pid",
+			     a->cfg.data_dir) >= sizeof(a->pid_path)) {
+		fprintf(stderr, "rampartd: data_dir is too long for the pid file's path\n");
+		return 0;
+	}
+	if (mkdir(a->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "rampartd: data_dir %s: %s\n", a->cfg.data_dir, strerror(errno));
+		return 0;
+	}
+	fd = open(a->pid_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "rampartd: %s: %s\n", a->pid_path, strerror(errno));
+		return 0;
+	}
+	memset(&l, 0, sizeof(l));
+	l.l_type = F_WRLCK;
+	l.l_whence = SEEK_SET;
+	if (fcntl(fd, F_SETLK, &l) != 0) {
+		int busy = errno == EACCES || errno == EAGAIN;
+
+		memset(&l, 0, sizeof(l));
+		l.l_type = F_WRLCK;
+		l.l_whence = SEEK_SET;
+		if (busy && fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK) {
+			fprintf(stderr,
+				"rampartd: another rampartd (pid %ld) runs with data_dir %s: not "
+				"starting a second one\n",
+				(long)l.l_pid, a->cfg.data_dir);
+		} else {
+			fprintf(stderr, "rampartd: %s: cannot lock: %s\n", a->pid_path,
+				strerror(errno));
+		}
+		close(fd);
+		return 0;
+	}
+	n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || write(fd, text, (size_t)n) != n || fsync(fd) != 0) {
+		fprintf(stderr, "rampartd: %s: cannot write: %s\n", a->pid_path, strerror(errno));
+		(void)unlink(a->pid_path);
+		close(fd);
+		return 0;
+	}
+	a->pidfd = fd;
+	return 1;
+}
+
+static void pid_file_release(app *a)
+{
+	if (a->pidfd < 0) {
+		return;
+	}
+	/* Removed while still locked: nobody can mistake it for a live one. */
+	(void)unlink(a->pid_path);
+	close(a->pidfd);
+	a->pidfd = -1;
 }
 
 /*
@@ -445,6 +891,10 @@ static int start_api(app *a)
 	ao.publish_ctx = a;
 	ao.revoked = api_revoked;
 	ao.revoked_ctx = a;
+	if (a->crl != NULL) {
+		ao.crl = api_crl;
+		ao.crl_ctx = a;
+	}
 	/* Enrollment (EST): rp_api_start() loads the issuing CA once ("" = off). */
 	ao.est_issuing_cert = a->cfg.pki_issuing_cert;
 	ao.est_issuing_key = a->cfg.pki_issuing_key;
@@ -507,6 +957,7 @@ static int run(const char *path)
 
 	memset(&a, 0, sizeof(a));
 	a.sigfd = -1;
+	a.pidfd = -1;
 	a.config_path = path;
 	if (rp_config_load(&a.cfg, path, report, &a) != RP_OK) {
 		fprintf(stderr, "rampartd: %s has errors (see above)\n", path);
@@ -516,7 +967,19 @@ static int run(const char *path)
 		fprintf(stderr, "rampartd: the policy file has errors (see above)\n");
 		return 1;
 	}
+	if (!revoker_init(&a)) {
+		fprintf(stderr, "rampartd: out of memory\n");
+		rp_policy_free(&a.policy[0]);
+		return 1;
+	}
 	a.nloops = loop_count(&a.cfg);
+	if (!block_signals()) {
+		fprintf(stderr, "rampartd: cannot block signals\n");
+		goto out;
+	}
+	if (!pid_file_take(&a) || !open_store(&a) || !start_crl(&a)) {
+		goto out;
+	}
 	if (needs_tls(&a.cfg)) {
 		rp_tls_opts o;
 
@@ -525,13 +988,6 @@ static int run(const char *path)
 			fprintf(stderr, "rampartd: TLS: %s\n", err);
 			goto out;
 		}
-	}
-	if (!block_signals()) {
-		fprintf(stderr, "rampartd: cannot block signals\n");
-		goto out;
-	}
-	if (!open_store(&a)) {
-		goto out;
 	}
 	broker_limits(&a.cfg, &bl);
 	a.broker = rp_broker_new(&bl, &a.policy[0]);
@@ -561,6 +1017,7 @@ static int run(const char *path)
 		size_t n = 0;
 
 		if (!ban_revoked(&a, &n)) {
+			fprintf(stderr, "rampartd: revoked devices cannot be read\n");
 			goto out;
 		}
 		if (n > 0) {
@@ -625,10 +1082,16 @@ static int run(const char *path)
 	if (!start_api(&a)) {
 		goto out;
 	}
+	if (!revoker_start(&a)) {
+		fprintf(stderr, "rampartd: cannot start the revocation thread\n");
+		goto out;
+	}
 	rp_log(RP_LOG_INFO, "rampartd", "%u event loop%s", a.nloops, a.nloops == 1 ? "" : "s");
 	rc = rp_server_run(a.server) == RP_OK ? 0 : 1;
 	rp_log(RP_LOG_INFO, "rampartd", "stopped");
 out:
+	/* Before what it uses (store, broker, API) goes. */
+	revoker_stop(&a);
 	if (a.loop != NULL) {
 		rp_timer_stop(a.loop, &a.retention);
 	}
@@ -645,6 +1108,7 @@ out:
 		rp_broker_set_alert_hook(a.broker, NULL, NULL);
 	}
 	rp_store_close(a.store);
+	rp_crl_close(a.crl);
 	rp_sessions_free(a.sessions);
 	rp_server_free(a.server);
 	rp_telemetry_free(a.telemetry);
@@ -659,6 +1123,9 @@ out:
 	}
 	rp_tls_ctx_unref(a.tls);
 	rp_policy_free(&a.policy[a.policy_live]);
+	pid_file_release(&a);
+	pthread_cond_destroy(&a.cond);
+	pthread_mutex_destroy(&a.mu);
 	return rc;
 }
 

@@ -277,7 +277,7 @@ rp_status rp_store_device_set_info(rp_store *st, const char *id, const char *mod
  * ------------------------------------------------------------------------ */
 
 #define CERT_COLS                                                                                  \
-	"SELECT serial, device_id, fingerprint, not_after_ms, status, revoked_at_ms FROM "         \
+	"SELECT serial, device_id, fingerprint, not_after_ms, status, revoked_at_ms, reason FROM " \
 	"certificates "
 
 static const rp__store_sql q_cert_add = {
@@ -291,7 +291,7 @@ static const rp__store_sql q_cert_list = {
 	CERT_COLS "WHERE device_id = $1 AND serial > $2 ORDER BY serial LIMIT $3", NULL};
 static const rp__store_sql q_cert_revoke = {
 	RP__SQL_CERT_REVOKE,
-	"UPDATE certificates SET status = 'revoked', revoked_at_ms = $2 "
+	"UPDATE certificates SET status = 'revoked', revoked_at_ms = $2, reason = $3 "
 	"WHERE serial = $1 AND status = 'valid'",
 	NULL};
 static const rp__store_sql q_cert_revoked = {
@@ -317,6 +317,7 @@ static rp_status decode_cert(rp__store_db *db, rp__store_op *op)
 	c->status = s != NULL && strcmp(s, "revoked") == 0 ? RP_STORE_CERT_REVOKED
 							   : RP_STORE_CERT_VALID;
 	c->revoked_at_ms = db->be->col_int(db, 5);
+	c->reason = (int)db->be->col_int(db, 6);
 	return op->nomem ? RP_E_NOMEM : RP_OK;
 }
 
@@ -387,7 +388,7 @@ static rp_status run_cert_revoke(rp__store_db *db, rp__store_op *op)
 {
 	uint64_t changes = 0;
 
-	TRY(rp__store_run(db, &q_cert_revoke, op->args, 2, &changes));
+	TRY(rp__store_run(db, &q_cert_revoke, op->args, 3, &changes));
 	if (changes > 0) {
 		return RP_OK;
 	}
@@ -395,18 +396,28 @@ static rp_status run_cert_revoke(rp__store_db *db, rp__store_op *op)
 	return rp__store_exists(db, &q_cert_get, op->args, 1);
 }
 
-rp_status rp_store_cert_revoke(rp_store *st, const char *serial, int64_t time_ms,
-			       rp_store_done_fn done, void *ctx)
+rp_status rp_store_cert_revoke_reason(rp_store *st, const char *serial, int64_t time_ms, int reason,
+				      rp_store_done_fn done, void *ctx)
 {
-	rp__store_val a[2];
+	rp__store_val a[3];
 
+	if (reason < -1 || reason > 10 || reason == 7) {
+		return RP_E_INVALID_ARG;
+	}
 	TRY(rp__store_hex(&a[0], serial, 1, RP_LIMIT_STORE_SERIAL_LEN));
 	TRY(rp__store_time(&a[1], time_ms));
+	rp__store_int(&a[2], reason);
 	return rp__store_submit(
 		st,
 		&(rp__store_req){
-			.name = "cert_revoke", .run = run_cert_revoke, .args = a, .nargs = 2},
+			.name = "cert_revoke", .run = run_cert_revoke, .args = a, .nargs = 3},
 		done, ctx);
+}
+
+rp_status rp_store_cert_revoke(rp_store *st, const char *serial, int64_t time_ms,
+			       rp_store_done_fn done, void *ctx)
+{
+	return rp_store_cert_revoke_reason(st, serial, time_ms, -1, done, ctx);
 }
 
 rp_status rp_store_cert_list_revoked(rp_store *st, const char *after_serial,
@@ -432,5 +443,54 @@ rp_status rp_store_cert_list_revoked(rp_store *st, const char *after_serial,
 						 .nargs = 3,
 						 .out = (void **)out,
 						 .out_n = n},
+				done, ctx);
+}
+
+/* ------------------------------------------------------------------------
+ * CRL numbers
+ * ------------------------------------------------------------------------ */
+
+/* One statement, so two writers cannot both read the same last number. */
+static const rp__store_sql q_crl_number = {
+	RP__SQL_CRL_NUMBER_NEXT,
+	"INSERT INTO crl_numbers (issuer, number) VALUES ($1, $2) ON CONFLICT (issuer) DO UPDATE "
+	"SET number = max(crl_numbers.number + 1, excluded.number) RETURNING number",
+	"INSERT INTO crl_numbers (issuer, number) VALUES ($1, $2) ON CONFLICT (issuer) DO UPDATE "
+	"SET number = GREATEST(crl_numbers.number + 1, excluded.number) RETURNING number"};
+
+static rp_status run_crl_number(rp__store_db *db, rp__store_op *op)
+{
+	rp__store_state *w = op->work;
+	int r;
+
+	TRY(db->be->query(db, &q_crl_number, op->args, op->nargs));
+	r = db->be->next(db);
+	if (r == 1) {
+		w->i = db->be->col_int(db, 0);
+	}
+	db->be->end(db);
+	if (r < 0) {
+		return db->err;
+	}
+	return r == 1 && w->i >= 1 ? RP_OK : RP_E_INTERNAL;
+}
+
+rp_status rp_store_crl_number_next(rp_store *st, const char *issuer, int64_t min, int64_t *number,
+				   rp_store_done_fn done, void *ctx)
+{
+	rp__store_val a[2];
+
+	if (number == NULL || min < 1 || min == INT64_MAX) {
+		return RP_E_INVALID_ARG;
+	}
+	*number = 0;
+	TRY(rp__store_text(&a[0], issuer, RP_LIMIT_STORE_ID_LEN, 0));
+	rp__store_int(&a[1], min);
+	return rp__store_submit(st,
+				&(rp__store_req){.name = "crl_number_next",
+						 .run = run_crl_number,
+						 .args = a,
+						 .nargs = 2,
+						 .out_i = number},
 				done, ctx);
 }

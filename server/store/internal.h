@@ -159,6 +159,7 @@ enum rp__store_sql_id {
 	RP__SQL_ENR_TAG_ADD,
 	RP__SQL_ENR_CERT,
 	RP__SQL_ENR_CERT_ADD,
+	RP__SQL_CRL_NUMBER_NEXT,
 	RP__SQL_COUNT
 };
 

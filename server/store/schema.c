@@ -199,6 +199,23 @@ static const char *const v1_pg[] = {
 static const char *const v2_sqlite[] = {SCHEMA_V2("TEXT")};
 static const char *const v2_pg[] = {SCHEMA_V2("TEXT COLLATE \"C\"")};
 
+/*
+ * Version 3: revocation (docs/pki.md, "Revocation"). A revoked
+ * certificate keeps its RFC 5280 CRLReason code (-1: none given), which
+ * goes into the CRL entry; crl_numbers keeps the last cRLNumber rampartd
+ * gave each CRL issuer (the SHA-256 of its DER subject name), so the
+ * number only grows, across restarts and across nodes sharing the store.
+ */
+#define SCHEMA_V3(KEY)                                                                             \
+	"ALTER TABLE certificates ADD COLUMN reason SMALLINT NOT NULL DEFAULT -1 "                 \
+	"CHECK (reason BETWEEN -1 AND 10 AND reason <> 7)",                                        \
+		"CREATE TABLE crl_numbers ("                                                       \
+		"issuer " KEY " PRIMARY KEY,"                                                      \
+		"number BIGINT NOT NULL CHECK (number >= 1))"
+
+static const char *const v3_sqlite[] = {SCHEMA_V3("TEXT")};
+static const char *const v3_pg[] = {SCHEMA_V3("TEXT COLLATE \"C\"")};
+
 typedef struct migration {
 	int64_t version;
 	const char *const *sqlite;
@@ -212,6 +229,7 @@ typedef struct migration {
 static const migration migrations[] = {
 	{1, v1_sqlite, COUNT(v1_sqlite), v1_pg, COUNT(v1_pg)},
 	{2, v2_sqlite, COUNT(v2_sqlite), v2_pg, COUNT(v2_pg)},
+	{3, v3_sqlite, COUNT(v3_sqlite), v3_pg, COUNT(v3_pg)},
 };
 
 int64_t rp_store_code_version(void)

@@ -224,6 +224,8 @@ typedef struct rp_store_cert {
 	int64_t not_after_ms;
 	rp_store_cert_status status; /* ignored by add (always valid) */
 	int64_t revoked_at_ms;       /* 0 unless revoked */
+	int reason; /* RFC 5280 CRLReason of a revocation (0 .. 10, not 7); -1: none given
+		       (also for a valid certificate); ignored by add */
 } rp_store_cert;
 
 /* Adds a valid certificate. RP_E_EXISTS (serial), RP_E_NOT_FOUND (device). */
@@ -239,11 +241,20 @@ rp_status rp_store_cert_list_device(rp_store *st, const char *device_id, const c
 				    rp_store_done_fn done, void *ctx);
 
 /*
- * Revokes a certificate at time_ms. Revoking a revoked certificate is RP_OK
- * and keeps the first time. RP_E_NOT_FOUND if there is no such serial.
+ * Revokes a certificate at time_ms, without a reason (rp_store_cert_revoke_reason()
+ * with -1). Revoking a revoked certificate is RP_OK and keeps the first
+ * time and reason. RP_E_NOT_FOUND if there is no such serial.
  */
 rp_status rp_store_cert_revoke(rp_store *st, const char *serial, int64_t time_ms,
 			       rp_store_done_fn done, void *ctx);
+
+/*
+ * As rp_store_cert_revoke(), recording reason: an RFC 5280 CRLReason code
+ * (0 .. 10 except 7), or -1 for none (RP_E_INVALID_ARG otherwise). The CRL
+ * entry of the certificate carries it.
+ */
+rp_status rp_store_cert_revoke_reason(rp_store *st, const char *serial, int64_t time_ms, int reason,
+				      rp_store_done_fn done, void *ctx);
 
 /*
  * Revoked certificates (for a CRL) by serial, after after_serial, whose
@@ -252,6 +263,17 @@ rp_status rp_store_cert_revoke(rp_store *st, const char *serial, int64_t time_ms
 rp_status rp_store_cert_list_revoked(rp_store *st, const char *after_serial,
 				     int64_t not_after_min_ms, size_t limit, rp_store_cert **out,
 				     size_t *n, rp_store_done_fn done, void *ctx);
+
+/*
+ * The next cRLNumber of the CRL issuer `issuer` (1 .. RP_LIMIT_STORE_ID_LEN
+ * bytes naming it; rampartd uses the hex SHA-256 of its DER subject name),
+ * atomically: the last number given plus one, or `min` if that is larger
+ * (min >= 1; 1 for an issuer never seen), stored before it is returned in
+ * *number. Numbers only grow, whatever the callers do concurrently: two
+ * calls never get the same number (RFC 5280 5.2.3).
+ */
+rp_status rp_store_crl_number_next(rp_store *st, const char *issuer, int64_t min, int64_t *number,
+				   rp_store_done_fn done, void *ctx);
 
 /* ------------------------------------------------------------------------
  * Telemetry

@@ -29,6 +29,8 @@ Groups (one CTest test each, see CMakeLists.txt):
   Limits                the other limits of issue 3: rates, quotas, deadlines
   Sessions              persistent sessions across SIGTERM and SIGKILL restarts
   CheckConfig        8. rampartd --check-config and refused listeners
+  Rotation              SIGHUP rotates the server certificate of the MQTT and the
+                        HTTPS listener under live connections; a bad one is refused
 """
 
 import glob
@@ -2263,6 +2265,143 @@ class RestApi(BrokerTest):
                       "address and port", p.stderr)
         d = self.start_broker()  # listener.https off
         d.wait_log(r"REST API off \(listener.https off\)")
+
+
+# --------------------------------------------------------------------------
+# Server certificate rotation on SIGHUP (both listeners)
+# --------------------------------------------------------------------------
+
+def _sha256_der(der):
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+class Rotation(BrokerTest):
+    """SIGHUP with a new server certificate and key in tls.cert / tls.key: the
+    MQTT listener (a new TLS context) and the HTTPS listener (the pair its
+    certificate callback installs) serve the new one to new connections,
+    while connections already open keep going; a certificate whose key does
+    not match is refused with a log line and the one in use stays."""
+
+    def _start(self):
+        d = self.start_broker(https=True)
+        m = d.wait_log(r"REST API on \S+, port (\d+)", timeout=START_BOUND)
+        self.assertIsNotNone(m, d.text())
+        self.https = int(re.search(r"REST API on \S+, port (\d+)", m).group(1))
+        return d
+
+    def _mqtt_fp(self):
+        """The server certificate a new MQTT connection gets (Python's ssl)."""
+        c = self.raw("dev-0003", R.V5)
+        try:
+            return _sha256_der(c.sock.getpeercert(binary_form=True))
+        finally:
+            c.close()
+
+    def _https_fp(self):
+        """The server certificate a new HTTPS connection gets (openssl s_client)."""
+        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.https,
+                            "-servername", "localhost", "-CAfile", self.pki.ca_crt,
+                            "-verify_return_error"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+        self.assertIn(b"Verify return code: 0 (ok)", p.stdout, p.stdout + p.stderr)
+        x = subprocess.run(["openssl", "x509", "-outform", "DER"], input=p.stdout,
+                           capture_output=True, timeout=20)
+        self.assertEqual(x.returncode, 0, x.stderr)
+        return _sha256_der(x.stdout)
+
+    def _install(self, crt, key):
+        """Puts crt and key where tls.cert and tls.key point (atomically each)."""
+        for src, dst in ((key, self.pki.key("server")), (crt, self.pki.crt("server"))):
+            tmp = dst + ".new"
+            shutil.copyfile(src, tmp)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, dst)
+
+    def _works(self, c, name, version, n):
+        c.send(R.publish("d/%s/rot" % name, b"ok %d" % n, qos=1, pid=n, version=version))
+        seen = set()
+        deadline = time.monotonic() + 3
+        while seen != {R.PUBACK, R.PUBLISH} and time.monotonic() < deadline:
+            p = c.recv(3)
+            seen.add(p.type)
+            if p.type == R.PUBLISH:
+                self.assertEqual(p.payload, b"ok %d" % n)
+                c.send(R.ack(R.PUBACK, p.pid))
+        self.assertEqual(seen, {R.PUBACK, R.PUBLISH}, "%s after the reload" % name)
+
+    def test_rotate_both_listeners_under_live_connections(self):
+        import http.client
+        d = self._start()
+        conns = {}
+        for name, version in (("dev-0001", R.V5), ("dev-0002", R.V311)):
+            c = self.raw_connected(name, version)
+            c.send(R.subscribe(1, [("d/%s/#" % name, 1)], version))
+            c.recv_type(R.SUBACK)
+            conns[name] = (c, version)
+        old_mqtt, old_https = self._mqtt_fp(), self._https_fp()
+        self.assertEqual(old_mqtt, old_https)  # one certificate for both listeners
+        web = http.client.HTTPSConnection("127.0.0.1", self.https, timeout=10,
+                                          context=ssl.create_default_context(
+                                              cafile=self.pki.ca_crt))
+        self.addCleanup(web.close)
+
+        def session_status():
+            web.request("GET", "/api/v1/session")
+            r = web.getresponse()
+            r.read()
+            return r.status
+
+        self.assertEqual(session_status(), 401)
+        web_sock = web.sock
+        self.assertEqual(_sha256_der(web_sock.getpeercert(binary_form=True)), old_https)
+
+        # A new certificate and key from the same CA, then SIGHUP.
+        new_key = os.path.join(self.tmp, "server2.key")
+        new_crt = os.path.join(self.tmp, "server2.crt")
+        self.pki.ca.issue("localhost", "server", new_key, new_crt)
+        self._install(new_crt, new_key)
+        mark = d.mark()
+        d.signal(signal.SIGHUP)
+        self.assertIsNotNone(d.wait_log(r"TLS reloaded: server certificate", 5, start=mark),
+                             d.text())
+        self.assertIsNotNone(d.wait_log(r"HTTPS certificate reloaded", 5, start=mark),
+                             d.text())
+        # The connections already open keep going, on their old certificate.
+        self.assertEqual(session_status(), 401)
+        self.assertIs(web.sock, web_sock, "the HTTPS connection was not kept")
+        for i, (name, (c, version)) in enumerate(sorted(conns.items())):
+            self._works(c, name, version, 10 + i)
+        # New connections get the new certificate, on both listeners.
+        mqtt2, https2 = self._mqtt_fp(), self._https_fp()
+        print("\n  server certificate %s... -> %s... (MQTT and HTTPS)" %
+              (old_mqtt[:16], mqtt2[:16]), file=sys.stderr)
+        self.assertNotEqual(mqtt2, old_mqtt)
+        self.assertEqual(mqtt2, https2)
+        with open(new_crt, "rb") as fh:
+            pem = fh.read()
+        der = subprocess.run(["openssl", "x509", "-outform", "DER"], input=pem,
+                             capture_output=True, timeout=20).stdout
+        self.assertEqual(mqtt2, _sha256_der(der))
+
+        # A bad rotation: a certificate with another key than tls.key holds.
+        bad_crt = os.path.join(self.tmp, "server3.crt")
+        self.pki.ca.issue("localhost", "server", os.path.join(self.tmp, "server3.key"), bad_crt)
+        self._install(bad_crt, self.pki.key("dev-0004"))
+        mark = d.mark()
+        d.signal(signal.SIGHUP)
+        self.assertIsNotNone(d.wait_log(r"TLS not reloaded \(.*key does not match", 5,
+                                        start=mark), d.text())
+        self.assertIsNotNone(d.wait_log(r"HTTPS certificate not reloaded \(.*key does not "
+                                        r"match.*the old one stays", 5, start=mark), d.text())
+        # The CA bundle and CRLs are still reloaded (a revocation would take effect).
+        self.assertIsNotNone(d.wait_log(r"TLS CA bundle and CRLs reloaded; the server "
+                                        r"certificate in use stays", 5, start=mark))
+        self.assertEqual(self._mqtt_fp(), mqtt2)
+        self.assertEqual(self._https_fp(), mqtt2)
+        for i, (name, (c, version)) in enumerate(sorted(conns.items())):
+            self._works(c, name, version, 20 + i)
+        self.assertEqual(d.count("no longer verifies"), 0)
 
 
 def setUpModule():

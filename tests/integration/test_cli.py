@@ -21,12 +21,18 @@ Groups (one CTest test each, see CMakeLists.txt):
   Audit       rampart audit verify: intact, a tampered row named
   Operators   rampart operator add and list
   Rampartd    --check-config, a device connects, the admin logs in (HTTPS)
+  Revoke      rampart device revoke on devices enrolled by EST: the live MQTT
+              connection closed within a second, the certificate refused at
+              the next handshake and at EST renewal, another device kept,
+              GET /crl verified by openssl with the serial listed and its
+              cRLNumber growing; rampartd not running; the pid file's lock
   PostgreSQL  init and audit verify against a throw-away PostgreSQL
 
 On failure the temporary directory is kept (its path is printed);
 RP_IT_KEEP=1 keeps it always.
 """
 
+import base64
 import hashlib
 import http.client
 import json
@@ -794,7 +800,244 @@ class Rampartd(CliTest):
 
 
 # --------------------------------------------------------------------------
-# 6. PostgreSQL
+# 6. Revocation from the command line (rampart device revoke)
+# --------------------------------------------------------------------------
+
+class Revoke(CliTest):
+    """rampart init's fleet, rampartd running it (its CRL made by itself, the
+    device listener checking it), devices enrolled by EST as a device
+    integrator would (openssl req, curl), then `rampart device revoke`."""
+
+    # rampartd started as group Rampartd starts it (not its tests).
+    accepts = Rampartd.accepts
+    start = Rampartd.start
+    stop_and_check = Rampartd.stop_and_check
+
+    def setUp(self):
+        super().setUp()
+        self.init_ok()
+        self.d, self.mqtt = self.start()
+        m = self.d.wait(Daemon.API_RE, timeout=5)
+        if m is None:
+            self.skipTest("this rampartd has no REST API (listener.https)")
+        self.https = int(m.group(1))
+        self.run_conf = os.path.join(self.tmp, "run.conf")
+        self.trust = self.fleet.p("device-trust.crt")
+        self.ctx = ssl.create_default_context(cafile=self.trust)
+        self.cookie = self.csrf = None
+
+    # -- the operator's side: the REST API with the admin init made ----------
+
+    def api(self, method, path, body=None):
+        h = {"Origin": "https://localhost:%d" % self.https}
+        if self.cookie is not None:
+            h["Cookie"] = "__Host-rampart_session=" + self.cookie
+            h["X-CSRF-Token"] = self.csrf
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        conn = http.client.HTTPSConnection("localhost", self.https, context=self.ctx,
+                                           timeout=10)
+        try:
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            raw = r.read()
+            cookie = r.getheader("Set-Cookie")
+        finally:
+            conn.close()
+        if cookie:
+            m = re.match(r"__Host-rampart_session=([^;]*)", cookie)
+            if m:
+                self.cookie = m.group(1) or None
+        return r.status, (json.loads(raw) if raw else None)
+
+    def login(self):
+        st, body = self.api("POST", "/api/v1/login",
+                            {"name": "admin", "password": self.fleet.password})
+        self.assertEqual(st, 200, body)
+        self.csrf = body["csrf_token"]
+
+    # -- the device's side: openssl and curl, trusting the fleet root --------
+
+    def curl(self, path, *args):
+        out = os.path.join(self.tmp, "curl.out")
+        if os.path.exists(out):
+            os.unlink(out)  # a 304 writes nothing: no stale body
+        p = subprocess.run(["curl", "-sS", "--cacert", self.trust, "-o", out, "-w",
+                            "%{http_code}", *args, "https://localhost:%d%s" % (self.https, path)],
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        if not os.path.exists(out):
+            return int(p.stdout), b""
+        with open(out, "rb") as fh:
+            return int(p.stdout), fh.read()
+
+    def enroll(self, cn):
+        """A key, a CSR, a token, simpleenroll: the certificate and key paths."""
+        st, tok = self.api("POST", "/api/v1/enrollment-tokens", {"device": cn})
+        self.assertEqual(st, 201, tok)
+        key = os.path.join(self.tmp, cn + ".key")
+        der = os.path.join(self.tmp, cn + ".csr.der")
+        b64 = os.path.join(self.tmp, cn + ".csr.b64")
+        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", key, "-subj", "/CN=" + cn, "-outform", "DER", "-out", der)
+        with open(der, "rb") as fin, open(b64, "wb") as fout:
+            fout.write(base64.encodebytes(fin.read()))
+        st, body = self.curl("/.well-known/est/simpleenroll", "--data-binary", "@" + b64,
+                             "-H", "Content-Type: application/pkcs10", "-u",
+                             "%s:%s" % (cn, tok["token"]))
+        self.assertEqual(st, 200, body)
+        pem = openssl("pkcs7", "-inform", "DER", "-print_certs",
+                      stdin=base64.b64decode(body)).stdout
+        crt = os.path.join(self.tmp, cn + ".crt")
+        with open(crt, "wb") as fh:
+            fh.write(pem)
+        serial = openssl("x509", "-in", crt, "-noout", "-serial").stdout.decode()
+        return crt, key, serial.strip().split("=")[1].upper()
+
+    def connected(self, crt, key, cn):
+        c = R.TLSClient(self.mqtt, self.trust, crt, key)
+        self.addCleanup(c.close)
+        self.assertEqual(c.connect(cn).reason, 0)
+        return c
+
+    def crl(self):
+        """GET /crl: (headers, DER path, `openssl crl -text`, cRLNumber)."""
+        hdr = os.path.join(self.tmp, "crl.h")
+        st, der = self.curl("/crl", "-D", hdr)
+        self.assertEqual(st, 200, der)
+        with open(hdr) as fh:
+            headers = fh.read()
+        path = os.path.join(self.tmp, "crl.der")
+        with open(path, "wb") as fh:
+            fh.write(der)
+        # Signed by the issuing CA: verified with the fleet's CA certificates.
+        v = openssl("crl", "-inform", "DER", "-in", path, "-noout", "-CAfile",
+                    self.fleet.p("fleet-ca.crt"), "-verify", check=False)
+        self.assertEqual(v.returncode, 0, v.stderr)
+        self.assertIn(b"verify OK", v.stdout + v.stderr)
+        text = openssl("crl", "-inform", "DER", "-in", path, "-noout", "-text").stdout.decode()
+        num = openssl("crl", "-inform", "DER", "-in", path, "-noout",
+                      "-crlnumber").stdout.decode()
+        return headers, path, text, int(num.strip().split("=")[1], 16)
+
+    def revoke(self, cn, *extra):
+        return rampart("device", "revoke", cn, "--config", self.run_conf, *extra)
+
+    def test_revoke_closes_refuses_and_publishes(self):
+        self.login()
+        crt1, key1, serial1 = self.enroll("dev-0001")
+        crt2, key2, serial2 = self.enroll("dev-0002")
+        c1 = self.connected(crt1, key1, "dev-0001")
+        c2 = self.connected(crt2, key2, "dev-0002")
+        _, _, text, n0 = self.crl()
+        self.assertNotIn(serial1, text.upper())
+
+        t0 = time.monotonic()
+        r = self.revoke("dev-0001", "--reason", "keyCompromise")
+        cli_s = time.monotonic() - t0
+        self.assertEqual(r.rc, 0, r)
+        self.assertRegex(r.out, r'device "dev-0001" revoked \(was active\): 1 certificate '
+                                r"revoked, reason keyCompromise")
+        self.assertRegex(r.out, r"rampartd \(pid %d\) told \(SIGHUP\)" % self.d.proc.pid)
+        # The live MQTT connection closes within a second of the command.
+        got, why, secs = c1.until_closed(3)
+        print("\n  dev-0001 closed %.0f ms after the CLI returned (the CLI took %.0f ms)" %
+              (secs * 1000, cli_s * 1000), file=sys.stderr)
+        self.assertIsNotNone(why, "dev-0001 still connected 3 s after the revocation")
+        self.assertLess(secs, 1.0)
+        # The other device stays, and works.
+        c2.ping()
+        # The certificate is refused at the next handshake: by TLS (the CRL
+        # now lists it), not only by the broker's ban at CONNECT.
+        self.assertIsNotNone(self.d.wait(re.compile(r"CRL \d+ of the issuing CA: 1 revoked")))
+        self.assertIsNotNone(self.d.wait(re.compile(r"HTTPS certificate reloaded")))
+        # Logged once the new context is posted to the loops; each takes it at
+        # its next pass (a handshake accepted in the same pass would finish on
+        # the old one, and be refused at CONNECT by the ban).
+        time.sleep(0.2)
+        with self.assertRaises((ssl.SSLError, R.Closed, ConnectionError, socket.timeout)):
+            c = R.TLSClient(self.mqtt, self.trust, crt1, key1)
+            try:
+                c.connect("dev-0001")
+            finally:
+                c.close()
+        self.assertIsNotNone(self.d.wait(re.compile(r"handshake with .* refused.*revoked")),
+                             self.d.text())
+        # GET /crl: signed by the issuing CA, the serial with its reason, a larger number.
+        headers, _, text, n1 = self.crl()
+        self.assertRegex(headers, r"(?mi)^Content-Type: application/pkix-crl\r?$")
+        self.assertRegex(headers, r"(?mi)^Cache-Control: public, max-age=\d+")
+        self.assertRegex(headers, r'(?mi)^ETag: "%d"\r?$' % n1)
+        self.assertIn("SERIAL NUMBER: " + serial1, text.upper())
+        self.assertIn("Key Compromise", text)
+        self.assertNotIn(serial2, text.upper())
+        self.assertGreater(n1, n0)
+        # A cache revalidates with the ETag: 304, no body.
+        st, body = self.curl("/crl", "-H", 'If-None-Match: "%d"' % n1)
+        self.assertEqual((st, body), (304, b""))
+        # EST renewal with the revoked certificate is refused (HTTPS listener).
+        b64 = os.path.join(self.tmp, "dev-0001.csr.b64")
+        st, body = self.curl("/.well-known/est/simplereenroll", "--data-binary", "@" + b64,
+                             "-H", "Content-Type: application/pkcs10", "--cert", crt1,
+                             "--key", key1)
+        self.assertEqual(st, 403, body)
+        self.assertIn(b"revoked", body)
+        # A second revocation: the number grows again, both serials listed.
+        r = self.revoke("dev-0002")
+        self.assertEqual(r.rc, 0, r)
+        got, why, secs = c2.until_closed(3)
+        self.assertIsNotNone(why, "dev-0002 still connected 3 s after the revocation")
+        deadline = time.monotonic() + 5
+        while True:
+            _, _, text, n2 = self.crl()
+            if n2 > n1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertGreater(n2, n1)
+        self.assertIn(serial1, text.upper())
+        self.assertIn(serial2, text.upper())
+        # Again: refused, nothing changed; the audit log has both, the chain intact.
+        r = self.revoke("dev-0001")
+        self.assertFails(r, 1, r"revoked already")
+        r = rampart("device", "list", "--status", "revoked", "--config", self.run_conf)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(re.findall(r"(?m)^(dev-\d+) +revoked", r.out), ["dev-0001", "dev-0002"])
+        self.assertEqual(len(self.fleet.sql(
+            "SELECT id FROM audit_log WHERE action = 'device.revoke' AND actor = 'cli'")), 2)
+        r = rampart("audit", "verify", "--config", self.run_conf)
+        self.assertEqual(r.rc, 0, r)
+
+    def test_not_running_pid_file_and_usage(self):
+        self.login()
+        self.enroll("dev-0003")
+        pid_file = os.path.join(self.fleet.data, "rampartd.pid")
+        with open(pid_file) as fh:
+            self.assertEqual(int(fh.read()), self.d.proc.pid)
+        # A second rampartd on the same data refuses to start.
+        second = subprocess.run([RAMPARTD, "-c", self.run_conf], capture_output=True,
+                                text=True, env=env(), timeout=30)
+        self.assertNotEqual(second.returncode, 0)
+        self.assertIn("another rampartd (pid %d) runs" % self.d.proc.pid, second.stderr)
+        # Usage errors change nothing.
+        self.assertFails(self.revoke("dev-0003", "--reason", "because"), 2, r"--reason")
+        self.assertFails(rampart("device", "revoke", "--config", self.run_conf), 2, r"ID")
+        self.assertFails(self.revoke("nobody"), 1, r"no such device")
+        # rampartd stopped: its pid file goes; the revocation stands and is said.
+        self.assertEqual(self.d.stop(), 0, self.d.text())
+        self.assertFalse(os.path.exists(pid_file))
+        r = self.revoke("dev-0003", "--reason", "superseded")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("rampartd is not running", r.out)
+        self.assertEqual(self.fleet.sql("SELECT status FROM devices WHERE id = 'dev-0003'"),
+                         [("revoked",)])
+        self.assertEqual(self.fleet.sql("SELECT reason FROM certificates WHERE device_id = "
+                                        "'dev-0003'"), [(4,)])
+
+
+# --------------------------------------------------------------------------
+# 7. PostgreSQL
 # --------------------------------------------------------------------------
 
 class PostgreSQL(CliTest):

@@ -44,6 +44,10 @@ Groups (one CTest test each, see CMakeLists.txt):
   Tokens       the REST routes of enrollment tokens: list, state, revoke
   Rampartd     rampartd itself with pki.* keys (when --rampartd is given):
                cacerts served; an unsafe passphrase file refused at start
+  CrlRoute     GET /crl beside the EST routes: its own pipeline (GET only, no
+               query, no body, text errors), 503 on a server that makes no CRL,
+               and on rampartd with the pki.* keys a CRL of the issuing CA
+               (openssl crl -verify), an ETag that answers 304
 """
 
 import base64
@@ -889,6 +893,100 @@ class Rampartd(unittest.TestCase):
         text = slurp(log)
         self.assertRegex(text, r"not its passphrase")
         self.assertNotIn("not-the-passphrase-of-this-key-at-all", text)
+
+
+# ---------------------------------------------------------------------------
+# GET /crl
+# ---------------------------------------------------------------------------
+
+class CrlRoute(EstTest):
+    def test_route_without_a_crl_source(self):
+        # The driver has the issuing CA for EST but gives the API no CRL.
+        st, h, body = self.srv.curl("/crl")
+        self.assertRefused(st, body, 503, "makes no CRL")
+        self.assertEqual(header(h, "Content-Type"), "text/plain; charset=utf-8")
+        self.assertEqual(header(h, "Cache-Control"), "no-store")
+        st, h, body = self.srv.curl("/crl", extra=["-X", "POST"])
+        self.assertEqual(st, 405)
+        self.assertEqual(header(h, "Allow"), "GET")
+        st, h, body = self.srv.curl("/crl", extra=["-X", "DELETE"])
+        self.assertEqual((st, header(h, "Allow")), (405, "GET"))
+        st, _, body = self.srv.curl("/crl?x=1")
+        self.assertRefused(st, body, 400, "no query string")
+        st, _, body = self.srv.curl("/crl/", extra=[])
+        self.assertEqual(st, 404)  # not the CRL: the JSON API's 404
+
+    def test_rampartd_serves_its_crl(self):
+        if not RAMPARTD:
+            self.skipTest("--rampartd not given")
+        pki = os.path.join(self.srv.dir, "pki")
+        d = tempfile.mkdtemp(prefix="rp-est-crl-", dir=self.srv.dir)
+        bundle = os.path.join(d, "fleet-ca.crt")
+        with open(bundle, "w") as out:
+            out.write(slurp(os.path.join(pki, "root.crt")) +
+                      slurp(os.path.join(pki, "issuing.crt")))
+        conf = os.path.join(d, "rampartd.conf")
+        with open(conf, "w") as out:
+            out.write("data_dir %s\nlistener.mqtts 127.0.0.1:0\nlistener.https 127.0.0.1:0\n"
+                      "tls.cert %s/server.crt\ntls.key %s/server.key\ntls.ca %s\n"
+                      "pki.issuing_cert %s/issuing.crt\npki.issuing_key %s/issuing.key\n"
+                      "pki.issuing_key_pass %s/issuing.pass\npki.root_cert %s/root.crt\n"
+                      "pki.fleet test-fleet\npki.crl_next_update 2d\n"
+                      % (d, pki, pki, bundle, pki, pki, pki, pki))
+        log = os.path.join(d, "stderr")
+        err = open(log, "wb")
+        p = subprocess.Popen([RAMPARTD, "-c", conf], stderr=err, stdout=subprocess.DEVNULL)
+        try:
+            end = time.time() + 20
+            m = None
+            while time.time() < end and m is None and p.poll() is None:
+                m = re.search(r"REST API on https://\S+, port (\d+)", slurp(log))
+                time.sleep(0.1)
+            self.assertIsNotNone(m, slurp(log))
+            self.assertRegex(slurp(log), r"CRL 1 of the issuing CA: 0 revoked certificates, "
+                                         r"next update in 172800 s, in %s/issuing-ca.crl" %
+                             re.escape(d))
+            url = "https://127.0.0.1:%s/crl" % m.group(1)
+            der = os.path.join(d, "crl.der")
+            hdr = os.path.join(d, "crl.h")
+            r = run([CURL, "-sS", "--cacert", self.srv.root, "-D", hdr, "-o", der, "-w",
+                     "%{http_code}", url])
+            self.assertEqual(r.stdout, b"200")
+            headers = slurp(hdr)
+            self.assertEqual(header(headers, "Content-Type"), "application/pkix-crl")
+            self.assertEqual(header(headers, "ETag"), '"1"')
+            self.assertRegex(header(headers, "Cache-Control"), r"^public, max-age=\d+")
+            v = run([OPENSSL, "crl", "-inform", "DER", "-in", der, "-noout", "-CAfile",
+                     bundle, "-verify"], check=False)
+            self.assertIn(b"verify OK", v.stdout + v.stderr)
+            text = run([OPENSSL, "crl", "-inform", "DER", "-in", der, "-noout", "-issuer",
+                        "-crlnumber"]).stdout.decode()
+            self.assertIn(ISSUING_CN, text)
+            self.assertIn("crlNumber=0x01", text)
+            # The same CRL as PEM in the file the device listener loads.
+            pem = run([OPENSSL, "crl", "-in", os.path.join(d, "issuing-ca.crl"),
+                       "-outform", "DER"]).stdout
+            with open(der, "rb") as fh:
+                self.assertEqual(fh.read(), pem)
+            r = run([CURL, "-sS", "--cacert", self.srv.root, "-o", "/dev/null", "-w",
+                     "%{http_code}", "-H", 'If-None-Match: W/"7", "1"', url])
+            self.assertEqual(r.stdout, b"304")
+            # SIGHUP re-signs: the number grows.
+            p.send_signal(signal.SIGHUP)
+            end = time.time() + 10
+            while time.time() < end and "CRL 2 of the issuing CA" not in slurp(log):
+                time.sleep(0.1)
+            self.assertIn("CRL 2 of the issuing CA", slurp(log))
+            r = run([CURL, "-sS", "--cacert", self.srv.root, "-o", der, "-D", hdr, "-w",
+                     "%{http_code}", "-H", 'If-None-Match: "1"', url])
+            self.assertEqual(r.stdout, b"200")
+            self.assertEqual(header(slurp(hdr), "ETag"), '"2"')
+        finally:
+            p.send_signal(signal.SIGTERM)
+            rc = p.wait(30)
+            err.close()
+        self.assertEqual(rc, 0, slurp(log)[-3000:])
+        self.assertNotRegex(slurp(log), r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:")
 
 
 def main():

@@ -268,6 +268,50 @@ static void test_pki_keys(void **state)
 		     NAME ":2: pki.fleet: set twice (first at line 1)");
 }
 
+/* The issuing CA's CRL (pki.crl, pki.crl_next_update): meaningful only with
+ * the issuing CA; the CRL's lifetime within the PKI engine's bounds. */
+static void test_pki_crl_keys(void **state)
+{
+	static const char ca[] = "pki.issuing_cert /v/pki/issuing-ca.crt\n"
+				 "pki.issuing_key /v/pki/issuing-ca.key\n"
+				 "pki.issuing_key_pass /v/secrets/issuing-ca.pass\n"
+				 "pki.root_cert /v/pki/device-trust.crt\n";
+	char text[1024];
+
+	(void)state;
+	expect_ok("");
+	assert_string_equal(cfg.pki_crl, "");
+	assert_int_equal(cfg.pki_crl_next_update_s, RP_DEFAULT_PKI_CRL_NEXT_UPDATE_S);
+	snprintf(text, sizeof(text), "%spki.crl /srv/www/crl/fleet.crl\npki.crl_next_update 3d\n",
+		 ca);
+	expect_ok(text);
+	assert_string_equal(cfg.pki_crl, "/srv/www/crl/fleet.crl");
+	assert_int_equal(cfg.pki_crl_next_update_s, 3u * 86400u);
+	snprintf(text, sizeof(text), "%spki.crl_next_update 1h\n", ca);
+	expect_ok(text);
+	assert_int_equal(cfg.pki_crl_next_update_s, 3600);
+	snprintf(text, sizeof(text), "%spki.crl_next_update 31d\n", ca);
+	expect_ok(text);
+	assert_int_equal(cfg.pki_crl_next_update_s, RP_LIMIT_PKI_CRL_NEXT_UPDATE_S);
+
+	/* Bounds: the PKI engine's (rp_pki_crl_new). */
+	snprintf(text, sizeof(text), "%spki.crl_next_update 59m\n", ca);
+	expect_error(text, NAME ":5: pki.crl_next_update: 59m is below the minimum 1h");
+	snprintf(text, sizeof(text), "%spki.crl_next_update 32d\n", ca);
+	expect_error(text, NAME ":5: pki.crl_next_update: 32d is above the hard cap 31d " CAP);
+	snprintf(text, sizeof(text), "%spki.crl_next_update 3\n", ca);
+	expect_error(text, NAME ":5: pki.crl_next_update: '3' is not a duration (a number and a "
+				"unit: ms, s, m, h or d, e.g. 10s)");
+	snprintf(text, sizeof(text), "%spki.crl /a.crl\npki.crl /b.crl\n", ca);
+	expect_error(text, NAME ":6: pki.crl: set twice (first at line 5)");
+	/* Without the issuing CA there is no CRL to make. */
+	expect_error("pki.crl /a.crl\n", NAME ":1: pki.crl: set without pki.issuing_cert "
+					      "(enrollment is off without the issuing CA)");
+	expect_error("pki.crl_next_update 2d\n",
+		     NAME ":1: pki.crl_next_update: set without pki.issuing_cert (enrollment is "
+			  "off without the issuing CA)");
+}
+
 static void test_every_key(void **state)
 {
 	static const char text[] = "loops 4\n"
@@ -1228,6 +1272,7 @@ int main(void)
 		cmocka_unit_test(test_store_and_retention),
 		cmocka_unit_test(test_api_keys),
 		cmocka_unit_test(test_pki_keys),
+		cmocka_unit_test(test_pki_crl_keys),
 		cmocka_unit_test(test_line_rules),
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_multi_error),
