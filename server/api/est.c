@@ -285,6 +285,7 @@ void rp__api_est_free(rp__api_est *e)
 	X509_STORE_free(e->makers);
 	sk_X509_pop_free(e->maker_certs, X509_free);
 	rp_free(NULL, e->cacerts);
+	rp__api_binding_free(e->binding);
 	rp_free(NULL, e);
 }
 
@@ -449,7 +450,8 @@ rp_status rp__api_est_load(const rp_api_opts *o, rp__api_est **out, char *err, s
 	}
 	e->fleet_chain = sk_X509_new_null();
 	e->fleet_store = store_of(&e->root, 1, X509_V_FLAG_X509_STRICT);
-	if (e->fleet_chain == NULL || e->fleet_store == NULL ||
+	e->binding = rp__api_binding_new();
+	if (e->fleet_chain == NULL || e->fleet_store == NULL || e->binding == NULL ||
 	    sk_X509_push(e->fleet_chain, e->issuing) <= 0) {
 		set_err(err, cap, "api: out of memory");
 		st = RP_E_NOMEM;
@@ -539,6 +541,11 @@ int rp__api_est_tls(const rp__api_est *e, void *ssl_ctx, char *err, size_t cap)
 	SSL_CTX_set_client_CA_list(s, names); /* takes names */
 	SSL_CTX_set_verify(s, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_cert_verify_callback(s, verify_later, NULL);
+	if (!rp__api_binding_install(e->binding, s)) {
+		set_err(err, cap, "TLS: cannot install the channel binding callback");
+		ERR_clear_error();
+		return 0;
+	}
 	ERR_clear_error();
 	return 1;
 }

@@ -14,6 +14,7 @@
 
 #include <openssl/x509.h>
 
+#include "api/binding.h"
 #include "api/internal.h"
 #include "pki/pki.h"
 
@@ -29,6 +30,9 @@ struct rp__api_est {
 	int64_t validity_s; /* device certificates */
 	uint8_t *cacerts;   /* GET /cacerts: base64 PKCS#7 of issuing CA and root */
 	size_t cacerts_len;
+	/* The listener's tls-exporter values (binding.h): the one mutable
+	 * part, with a lock of its own. */
+	rp__api_binding *binding;
 };
 
 /*

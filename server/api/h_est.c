@@ -164,6 +164,7 @@ typedef struct enroll {
 	char token_hash[RP_SHA256_HEX_LEN + 1u];
 	char client_serial[RP_PKI_SERIAL_HEX_SIZE]; /* the client certificate's, or "" */
 	char client_sha[RP_PKI_SHA256_HEX_SIZE];
+	int bound; /* the CSR carried this connection's tls-exporter */
 } enroll;
 
 static const char *action_of(const enroll *en, int ok)
@@ -191,6 +192,9 @@ static void audit(enroll *en, int ok, json_t *detail)
 		json_object_set_new(detail, "auth", json_string(auth_names[en->auth]));
 		if (en->tok != NULL) {
 			json_object_set_new(detail, "token", json_string(en->tok->id));
+		}
+		if (en->bound) {
+			json_object_set_new(detail, "binding", json_string("tls-exporter"));
 		}
 		if (en->client_serial[0] != '\0') {
 			json_object_set_new(detail, "client_serial",
@@ -566,6 +570,45 @@ static rp_status encode_p7(X509 *cert, uint8_t **out, size_t *len)
 }
 
 /* The whole request after authentication: body, CSR, certificate, store, reply. */
+/*
+ * A CSR that carries a challengePassword is taken as carrying the channel
+ * binding of the connection it was made for (RFC 7030 3.5 with RFC 9266's
+ * tls-exporter): it must be this connection's, or the CSR was relayed from
+ * another one. A CSR without it (curl and openssl) is not bound. 1: go on;
+ * 0: refused (answered and audited).
+ */
+static int channel_bound(enroll *en, const rp_pki_csr *csr, const struct mg_request_info *ri)
+{
+	char text[130];
+	size_t len = 0;
+	int has = rp_pki_csr_challenge(csr, text, sizeof(text), &len), same;
+
+	if (has == 0) {
+		return 1;
+	}
+	if (has < 0) {
+		refuse(en, 400, "the CSR's challengePassword is not one string of 1 to 129 bytes");
+		return 0;
+	}
+	same = rp__api_binding_check(en->e->binding, en->r->conn, (uint16_t)ri->remote_port, text,
+				     len);
+	rp_wipe(text, sizeof(text));
+	if (same < 0) {
+		refuse(en, 400,
+		       "the CSR carries a channel binding, and this connection has none to compare "
+		       "it with (TLS 1.3 is needed)");
+		return 0;
+	}
+	if (same == 0) {
+		refuse(en, 403,
+		       "the CSR's channel binding is not this TLS connection's (tls-exporter): it "
+		       "was made for another connection");
+		return 0;
+	}
+	en->bound = 1;
+	return 1;
+}
+
 static void issue(enroll *en)
 {
 	rp__api_req *r = en->r;
@@ -622,6 +665,9 @@ static void issue(enroll *en)
 			goto out;
 		}
 		snprintf(en->device, sizeof(en->device), "%s", id);
+	}
+	if (!channel_bound(en, csr, ri)) {
+		goto out;
 	}
 	st = rp_pki_device_cert_new(e->signer, csr, &prof, r->now_ms / 1000, &cert, &why);
 	if (st != RP_OK) {

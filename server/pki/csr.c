@@ -514,6 +514,39 @@ const char *rp_pki_csr_device_id(const rp_pki_csr *csr)
 	return csr != NULL ? csr->id : "";
 }
 
+int rp_pki_csr_challenge(const rp_pki_csr *csr, char *out, size_t cap, size_t *len)
+{
+	int i = X509_REQ_get_attr_by_NID(csr->req, NID_pkcs9_challengePassword, -1);
+	X509_ATTRIBUTE *a;
+	const ASN1_TYPE *v;
+	int n;
+
+	*len = 0;
+	if (i < 0) {
+		return 0;
+	}
+	/* Once only, with one value of a DirectoryString type. */
+	if (X509_REQ_get_attr_by_NID(csr->req, NID_pkcs9_challengePassword, i) >= 0) {
+		return -1;
+	}
+	a = X509_REQ_get_attr(csr->req, i);
+	if (a == NULL || X509_ATTRIBUTE_count(a) != 1) {
+		return -1;
+	}
+	v = X509_ATTRIBUTE_get0_type(a, 0);
+	if (v == NULL || (v->type != V_ASN1_PRINTABLESTRING && v->type != V_ASN1_UTF8STRING)) {
+		return -1;
+	}
+	n = ASN1_STRING_length(v->value.asn1_string);
+	if (n < 1 || (size_t)n >= cap) {
+		return -1;
+	}
+	memcpy(out, ASN1_STRING_get0_data(v->value.asn1_string), (size_t)n);
+	out[n] = '\0';
+	*len = (size_t)n;
+	return 1;
+}
+
 rp_pki_alg rp_pki_csr_alg(const rp_pki_csr *csr)
 {
 	return csr != NULL ? csr->alg : RP_PKI_ALG_NONE;

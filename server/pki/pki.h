@@ -316,6 +316,14 @@ rp_pki_alg rp_pki_csr_alg(const rp_pki_csr *csr);
 
 void rp_pki_csr_free(rp_pki_csr *csr);
 
+/*
+ * The CSR's challengePassword attribute (PKCS#9; EST clients put their
+ * channel binding there, RFC 7030 3.5): 1 with its text in out[0 .. *len)
+ * and a NUL (cap > *len); 0 if the CSR has none; -1 if it is there but not
+ * exactly one PrintableString or UTF8String of 1 to cap - 1 bytes.
+ */
+int rp_pki_csr_challenge(const rp_pki_csr *csr, char *out, size_t cap, size_t *len);
+
 typedef struct rp_pki_device_profile {
 	/* Fleet name (rp_pki_fleet_name_valid()), for the SAN URI. Required. */
 	const char *fleet;

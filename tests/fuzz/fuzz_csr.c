@@ -17,6 +17,8 @@
  * - An accepted CSR names a valid device id (ours and rampartd's TLS rules),
  *   the bound id when there is one, a P-256 or P-384 key; the same request
  *   re-encoded as base64 (CRLF lines) is accepted again with the same id;
+ *   its challengePassword (the channel binding) reads as 0 (none), -1
+ *   (malformed) or 1 with a NUL-terminated text within the buffer;
  *   the certificate issued for it verifies under the CA key and has exactly
  *   that CN; its PKCS#7 encodes.
  * - Base64 is canonical: whatever rp__pki_b64_decode() accepts re-encodes
@@ -27,7 +29,8 @@
  * Seeds (corpus/csr/) are real CSRs made with `openssl req -new -key K
  * -subj /CN=dev-0001 -outform DER|PEM` for P-256, P-384, RSA-2048,
  * secp256k1, P-521, Ed25519 keys, one with a requested role URI and
- * CA:TRUE, one with a flipped signature byte, each with an option byte in
+ * CA:TRUE, one with a challengePassword (a channel binding), one with a
+ * flipped signature byte, each with an option byte in
  * front: DER, PEM, base64 with CRLF lines, auto.
  */
 #include <stdint.h>
@@ -226,6 +229,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      rp_pki_csr_alg(csr) == RP_PKI_EC_P384);
 		reencode_and_check(csr, expect);
 		issue_and_check(csr);
+		{
+			/* The channel binding's attribute: text within bounds, NUL-ended. */
+			char cp[130];
+			size_t cl = 99;
+			int has = rp_pki_csr_challenge(csr, cp, sizeof(cp), &cl);
+			CHECK(has >= -1 && has <= 1);
+			CHECK(has == 1 ? (cl >= 1 && cl < sizeof(cp) && cp[cl] == '\0') : cl == 0);
+		}
 		rp_pki_csr_free(csr);
 	}
 	if ((data[0] & 8) != 0) {

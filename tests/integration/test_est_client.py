@@ -10,7 +10,7 @@ rp_est_enroll() once (device/est, over libcurl) and print "ok SERIAL
 RENEW_AT" or "error STATUS: REASON". What the SDK writes is checked with the
 openssl command line, and the server's view through its REST API.
 
-Group Client (one CTest test):
+Groups Client and Binding (one CTest test, integration_est_client):
   - a token enrollment: the certificate verifies against the root with the
     chain the client saved, names the device, holds the client's key; the
     device exists; the token's second use is refused with the server's text
@@ -18,8 +18,12 @@ Group Client (one CTest test):
   - a factory certificate enrolls its device
   - a client given another root refuses the server before sending anything:
     the token is still unused afterwards
+  - the CSR is bound to its TLS connection (tls-exporter): the server checks
+    it and says so in the audit entry; a CSR carrying the binding of another
+    connection (curl cannot know this one's) is refused with 403
 """
 
+import base64
 import os
 import re
 import subprocess
@@ -34,7 +38,7 @@ from test_est import EST, OPENSSL, EstTest, make_factory, run  # noqa: E402
 CLIENT = os.environ.get("RP_EST_CLIENT")
 
 
-class Client(EstTest):
+class SdkTest(EstTest):
     def sdk(self, mode, cn, key, out, *extra, root=None):
         r = subprocess.run([CLIENT, mode, self.srv.url, root or self.srv.root, cn,
                             self.f(key), self.f(out), *extra], capture_output=True,
@@ -56,6 +60,8 @@ class Client(EstTest):
         return run([OPENSSL, cmd, "-in", path, "-pubkey", "-noout"]
                    if cmd == "x509" else [OPENSSL, "pkey", "-in", path, "-pubout"]).stdout
 
+
+class Client(SdkTest):
     def test_token_enrollment_and_second_use(self):
         t = self.srv.token(device="dev-sdk-01")
         rc, line = self.sdk("--enroll", "dev-sdk-01", "k1.pem", "c1.crt", "--token", t["token"])
@@ -124,6 +130,43 @@ class Client(EstTest):
         mine = [i for i in j["items"] if i["id"] == t["id"]]
         self.assertEqual((st, len(mine), mine[0]["used"]), (200, 1, 0), j)
         rc, line = self.sdk("--enroll", "dev-sdk-04", "k4.pem", "c4.crt", "--token", t["token"])
+        self.assertEqual(rc, 0, line)
+
+
+class Binding(SdkTest):
+    def test_sdk_csr_is_bound_and_checked(self):
+        t = self.srv.token(device="dev-sdk-05")
+        rc, line = self.sdk("--enroll", "dev-sdk-05", "k5.pem", "c5.crt", "--token", t["token"])
+        self.assertEqual(rc, 0, line)
+        e = self.srv.audit("device.enroll", "dev-sdk-05")[0]
+        self.assertEqual(e["detail"].get("binding"), "tls-exporter", e)
+        # Renewals are bound too.
+        rc, line = self.sdk("--renew", "dev-sdk-05", "k5.pem", "c5-2.crt",
+                            "--cert", self.f("c5.crt"), self.f("k5.pem"))
+        self.assertEqual(rc, 0, line)
+        e = self.srv.audit("device.reenroll", "dev-sdk-05")[0]
+        self.assertEqual(e["detail"].get("binding"), "tls-exporter", e)
+
+    def test_binding_of_another_connection_refused(self):
+        t = self.srv.token(device="dev-sdk-06")
+        conf, key, der, b64 = (self.f("bind.cnf"), self.f("bind.key"), self.f("bind.der"),
+                               self.f("bind.b64"))
+        with open(conf, "w") as out:
+            # 44 base64 characters: the shape of a tls-exporter value, of
+            # some other connection (a relayed CSR).
+            out.write("[req]\nprompt = no\ndistinguished_name = dn\nattributes = at\n"
+                      "[dn]\nCN = dev-sdk-06\n"
+                      "[at]\nchallengePassword = " + "QUJD" * 10 + "QUI=\n")
+        run([OPENSSL, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", key, "-config", conf, "-outform", "DER", "-out", der])
+        with open(der, "rb") as fin, open(b64, "wb") as fout:
+            fout.write(base64.encodebytes(fin.read()))
+        st, _, body = self.srv.curl(EST + "/simpleenroll", data=b64,
+                                    user="dev-sdk-06:" + t["token"])
+        self.assertRefused(st, body, 403, "channel binding is not this TLS connection")
+        self.assertAudited("device.enroll_refused", "dev-sdk-06", "channel binding")
+        # The token was not spent: the device's real client enrolls with it.
+        rc, line = self.sdk("--enroll", "dev-sdk-06", "k6.pem", "c6.crt", "--token", t["token"])
         self.assertEqual(rc, 0, line)
 
 
