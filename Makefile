@@ -81,7 +81,9 @@ test-asan: build-asan
 # the REST API's and EST's own groups (integration_api_*, integration_est_*:
 # they drive the API module alone through test_api_http, one thread per request,
 # no loop; ASan runs them); the RestApi group drives the API threads against the
-# broker lock here.
+# broker lock here. Nor the device side's groups (integration_link_*,
+# integration_device_*, integration_agent_*): their programs are single-threaded
+# devices, not built here; ASan runs them against an ASan rampartd.
 build-tsan: bootstrap
 	$(call section,GCC build with ThreadSanitizer ($(TSAN_DIR)))
 	$(CMAKE) -S . -B $(TSAN_DIR) -DCMAKE_C_COMPILER=$(GCC) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -92,7 +94,7 @@ test-tsan: build-tsan
 	$(call section,Tests under ThreadSanitizer: two event loops)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" RP_TEST_LOOPS=2 \
 		$(CTEST) --test-dir $(TSAN_DIR) $(CTEST_FLAGS) -R 'unit_loop|integration_' \
-		-E 'integration_broker_(Flood|Limits)|integration_(api|est)_'
+		-E 'integration_broker_(Flood|Limits)|integration_(api|est|link|device|agent)_'
 
 test-format: bootstrap
 	$(call section,Formatting (clang-format))
