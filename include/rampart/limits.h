@@ -1127,4 +1127,58 @@ RP_LIMITS_ASSERT_(RP_LIMIT_EST_TOKEN_USES >= 1u && RP_LIMIT_EST_TOKEN_USES <= 10
 RP_LIMITS_ASSERT_(RP_LIMIT_EST_BODY <= RP_LIMIT_API_BODY, est_body_le_api_body);
 RP_LIMITS_ASSERT_(RP_LIMIT_EST_MANUFACTURER_CAS >= 1u, est_manufacturer_cas_min);
 
+/* ------------------------------------------------------------------------
+ * Device storage (device/storage/, docs/storage.md): the store-and-forward
+ * queue of rampart/sfq.h and the sealed files of rampart/sealed.h. Every
+ * length read back from the device's disk is attacker-controlled (anyone
+ * who can write the flash); these caps bound what reading it can cost.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Payload of one queued record, in bytes: the cap, and the default of what
+ * rp_sfq_push() accepts. Bounds: the length field of a record read from
+ * disk (the bytes recovery verifies and a reader must be offered), and what
+ * one push writes. A record leaves as one MQTT PUBLISH, so it never needs
+ * more than the default packet size.
+ */
+#define RP_LIMIT_SFQ_RECORD   RP_DEFAULT_MQTT_PACKET
+#define RP_DEFAULT_SFQ_RECORD (16u * 1024u)
+
+/*
+ * One segment file of the queue, in bytes: the cap and the default.
+ * Bounds: the bytes recovery reads and searches in one file; a larger
+ * file is damaged past this size.
+ */
+#define RP_LIMIT_SFQ_SEGMENT   (16u * 1024u * 1024u)
+#define RP_DEFAULT_SFQ_SEGMENT (64u * 1024u)
+
+/*
+ * Segment files in one queue directory. Bounds: the index that opening a
+ * queue builds in memory and the files it reads (a directory stuffed with
+ * files). A queue's size may be at most half this many segments.
+ */
+#define RP_LIMIT_SFQ_SEGMENTS 65536u
+
+/*
+ * Plaintext of one sealed file, in bytes, and the length of its name.
+ * Bounds: the buffer and the work of reading a file that anyone who can
+ * write the flash may have replaced. Sealed storage is for keys and
+ * settings, not bulk data; a name is one short file name.
+ */
+#define RP_LIMIT_SEALED_LEN      (64u * 1024u)
+#define RP_LIMIT_SEALED_NAME_LEN 64u
+
+/* Range checks of the device storage limits. */
+RP_LIMITS_ASSERT_(RP_DEFAULT_SFQ_RECORD <= RP_LIMIT_SFQ_RECORD, sfq_record_default);
+RP_LIMITS_ASSERT_(RP_LIMIT_SFQ_RECORD <= RP_LIMIT_MQTT_PACKET, sfq_record_fits_packet);
+/* A record of each cap fits a segment of the same kind, with room to spare. */
+RP_LIMITS_ASSERT_(RP_LIMIT_SFQ_SEGMENT >= 2u * RP_LIMIT_SFQ_RECORD, sfq_segment_holds_record);
+RP_LIMITS_ASSERT_(RP_DEFAULT_SFQ_SEGMENT >= 2u * RP_DEFAULT_SFQ_RECORD &&
+			  RP_DEFAULT_SFQ_SEGMENT <= RP_LIMIT_SFQ_SEGMENT,
+		  sfq_segment_default);
+RP_LIMITS_ASSERT_(RP_LIMIT_SFQ_SEGMENTS >= 16u, sfq_segments_min);
+RP_LIMITS_ASSERT_(RP_LIMIT_SEALED_LEN >= 4096u, sealed_len_holds_a_key);
+RP_LIMITS_ASSERT_(RP_LIMIT_SEALED_NAME_LEN >= 16u && RP_LIMIT_SEALED_NAME_LEN <= 255u,
+		  sealed_name_len);
+
 #endif /* RAMPART_LIMITS_H */
