@@ -43,8 +43,9 @@ static const rp__store_sql q_cmd_create = {
 	"INSERT INTO commands (id, device_id, name, args, status, result, created_ms, answered_ms) "
 	"VALUES ($1, $2, $3, $4, 'pending', '', $5, 0)",
 	NULL};
-static const rp__store_sql q_cmd_status = {RP__SQL_CMD_SET_STATUS,
-					   "UPDATE commands SET status = $2 WHERE id = $1", NULL};
+static const rp__store_sql q_cmd_status = {
+	RP__SQL_CMD_SET_STATUS,
+	"UPDATE commands SET status = $2 WHERE id = $1 AND status = 'pending'", NULL};
 static const rp__store_sql q_cmd_result = {
 	RP__SQL_CMD_SET_RESULT,
 	"UPDATE commands SET status = $2, result = $3, answered_ms = $4 WHERE id = $1", NULL};

@@ -383,7 +383,12 @@ typedef struct rp_store_command {
 rp_status rp_store_command_create(rp_store *st, const rp_store_command *c, rp_store_done_fn done,
 				  void *ctx);
 
-/* RP_E_NOT_FOUND if there is no such command. */
+/*
+ * Moves a pending command to status (sent once published, failed if the
+ * broker refused it). Only a pending one: a device may answer before the
+ * API records "sent", and its result must not be overwritten.
+ * RP_E_NOT_FOUND if there is no such command, or it is no longer pending.
+ */
 rp_status rp_store_command_set_status(rp_store *st, const char *id, rp_store_cmd_status status,
 				      rp_store_done_fn done, void *ctx);
 

@@ -934,6 +934,12 @@ static void test_commands(void **state)
 	assert_int_equal(r->answered_ms, 250);
 	assert_int_equal(r->created_ms, 100);
 	rp_store_free(r);
+	/* A result that came before "sent" stays: sent only replaces pending. */
+	assert_int_equal(rp_store_command_set_status(st, "c-1", RP_STORE_CMD_SENT, NULL, NULL),
+			 RP_E_NOT_FOUND);
+	assert_int_equal(rp_store_command_get(st, "c-1", &r, NULL, NULL), RP_OK);
+	assert_int_equal(r->status, RP_STORE_CMD_DONE);
+	rp_store_free(r);
 	assert_int_equal(rp_store_command_set_status(st, "nope", RP_STORE_CMD_SENT, NULL, NULL),
 			 RP_E_NOT_FOUND);
 	assert_int_equal(rp_store_command_set_status(st, "c-1", (rp_store_cmd_status)0, NULL, NULL),
