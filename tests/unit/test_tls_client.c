@@ -505,7 +505,9 @@ static void test_nonblocking_steps(void **state)
 		assert_true(++rounds < 100);
 	}
 	assert_int_equal(st, RP_OK);
-	assert_true(rounds >= 1); /* it did have to wait: non-blocking */
+	/* How many rounds it waited depends on the scheduler (a loaded machine
+	 * can have the server's answer there before the client asks): the loop
+	 * above checked the non-blocking contract on each round it had. */
 	assert_int_equal(rp_tlsc_read(c, buf, sizeof(buf), &n), RP_NEED_MORE);
 	assert_int_equal(rp_tlsc_events(c), POLLIN);
 	rp_tlsc_close(c);
