@@ -71,7 +71,7 @@ endif()
 # those that exist when it is called (after the components have been added).
 function(rp_test_libraries out_var)
 	set(libs)
-	foreach(lib rp_test_support rampart_device rampart_server rampart_core)
+	foreach(lib rp_test_support rampart_agent rampart_device rampart_server rampart_core)
 		if(TARGET ${lib})
 			list(APPEND libs ${lib})
 		endif()

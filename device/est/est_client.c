@@ -327,8 +327,8 @@ static rp_status trust_load(const char *path, X509_STORE **out, char *err, size_
 static rp_status http_do(http_ctx *h, const char *path, int post, char *err, size_t cap)
 {
 	const rp_est_client *c = h->c;
-	char url[512], cerr[CURL_ERROR_SIZE] = "", auth[600] = "";
-	struct curl_slist *hdr = NULL;
+	char url[512], cerr[CURL_ERROR_SIZE] = "", auth[600] = "", via[600];
+	struct curl_slist *hdr = NULL, *connect_to = NULL;
 	rp_status st = RP_E_NOMEM;
 	CURLcode cc;
 	long code = 0;
@@ -369,6 +369,18 @@ static rp_status http_do(http_ctx *h, const char *path, int post, char *err, siz
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "rampart-est/1");
+	if (c->connect_host != NULL) {
+		/* "::HOST:": any name and port of the URL, to HOST on the same port;
+		 * the certificate is still checked against the URL's name. */
+		int v6 = strchr(c->connect_host, ':') != NULL;
+		snprintf(via, sizeof(via), v6 ? "::[%s]:" : "::%s:", c->connect_host);
+		connect_to = curl_slist_append(NULL, via);
+		if (connect_to == NULL) {
+			set_err(err, cap, "out of memory", NULL);
+			goto out;
+		}
+		curl_easy_setopt(e, CURLOPT_CONNECT_TO, connect_to);
+	}
 	if (post) {
 		curl_easy_setopt(e, CURLOPT_POST, 1L);
 		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
@@ -435,6 +447,7 @@ static rp_status http_do(http_ctx *h, const char *path, int post, char *err, siz
 out:
 	OPENSSL_cleanse(auth, sizeof(auth));
 	curl_slist_free_all(hdr);
+	curl_slist_free_all(connect_to);
 	if (h->curl != NULL) {
 		curl_easy_cleanup(h->curl);
 		h->curl = NULL;

@@ -75,6 +75,10 @@ typedef struct rp_est_client {
 	const char *trust_file; /* PEM: the fleet root, the only trust anchor */
 	const char *device_id;  /* the CSR's CN; checked in the certificate */
 	uint32_t timeout_ms;    /* 0: RP_EST_DEFAULT_TIMEOUT_MS */
+	/* NULL, or the address to connect to instead of the URL's host, which
+	 * stays the name the server's certificate must carry (a server known
+	 * by address whose certificate names it otherwise). */
+	const char *connect_host;
 } rp_est_client;
 
 /* How the device proves who it is. For RP_EST_ENROLL: a token, or a factory

@@ -62,7 +62,7 @@ static EVP_PKEY *key_load_or_make(const char *path)
 
 static int drive(int argc, char **argv)
 {
-	rp_est_client c = {argv[2], argv[3], argv[4], 20000};
+	rp_est_client c = {argv[2], argv[3], argv[4], 20000, NULL};
 	rp_est_credential cred = {NULL, NULL, NULL};
 	EVP_PKEY *key = key_load_or_make(argv[5]), *ckey = NULL;
 	X509 *cert = NULL;
@@ -311,8 +311,8 @@ static void test_save(void **state)
 
 static void test_arguments(void **state)
 {
-	rp_est_client c = {"https://127.0.0.1:1", "/nonexistent/root.crt", "dev-0001", 1000};
-	rp_est_client plain = {"http://127.0.0.1:1", "/x", "dev-0001", 1000};
+	rp_est_client c = {"https://127.0.0.1:1", "/nonexistent/root.crt", "dev-0001", 1000, NULL};
+	rp_est_client plain = {"http://127.0.0.1:1", "/x", "dev-0001", 1000, NULL};
 	rp_est_credential none = {NULL, NULL, NULL}, tok = {"rpe_x", NULL, NULL};
 	rp_est_credential renew_tok = {"rpe_x", "/x.crt", NULL};
 	X509 *cert = (X509 *)1;
