@@ -263,8 +263,11 @@ int cli_path_join(const char *cmd, char *out, size_t cap, const char *dir, const
 int cli_passphrase_new(char out[CLI_PASS_CAP]);
 
 typedef struct cli_pki_request {
-	const char *fleet;      /* names the CAs: "Rampart fleet <fleet> root CA" */
-	rp_pki_alg root_alg;    /* the root's key; the issuing CA and server use P-256 */
+	const char *fleet;   /* names the CAs: "Rampart fleet <fleet> root CA" */
+	rp_pki_alg root_alg; /* the root's key; the issuing CA and server use P-256 */
+	/* Keys held elsewhere (a PKCS#11 token), borrowed; NULL: generated
+	 * here, with a passphrase each for their files. */
+	EVP_PKEY *root_key, *issuing_key;
 	const char *const *dns; /* the server certificate's SAN */
 	size_t ndns;
 	const char *const *ip;

@@ -19,6 +19,13 @@
  * is then EPIPE: a rollback first). The two secrets a person must keep
  * (the root key's passphrase, a generated admin password) are printed once,
  * at the very end, when everything is in place.
+ *
+ * With --pkcs11-module/--pkcs11-token/--pkcs11-pin-file the root and the
+ * issuing CA keys are generated in PKCS#11 tokens instead (init_token.c):
+ * the tokens are opened and the labels checked free in step 2, the keys
+ * generated in step 3 (after the store was found empty) and the
+ * certificates signed through the tokens; no key file and no passphrase
+ * exist, and a rollback destroys the key pairs this init generated.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,6 +57,13 @@ enum {
 	O_ROOT_INSIDE,
 	O_ADMIN,
 	O_PASSWORD_STDIN,
+	O_P11_MODULE,
+	O_P11_TOKEN,
+	O_P11_PIN_FILE,
+	O_P11_ROOT_TOKEN,
+	O_P11_ROOT_PIN_FILE,
+	O_P11_ROOT_LABEL,
+	O_P11_ISSUING_LABEL,
 };
 
 static const cli_opt opts[] = {
@@ -65,6 +79,13 @@ static const cli_opt opts[] = {
 	[O_ROOT_INSIDE] = {"--root-key-inside", 0},
 	[O_ADMIN] = {"--admin", 1},
 	[O_PASSWORD_STDIN] = {"--password-stdin", 0},
+	[O_P11_MODULE] = {"--pkcs11-module", 1},
+	[O_P11_TOKEN] = {"--pkcs11-token", 1},
+	[O_P11_PIN_FILE] = {"--pkcs11-pin-file", 1},
+	[O_P11_ROOT_TOKEN] = {"--pkcs11-root-token", 1},
+	[O_P11_ROOT_PIN_FILE] = {"--pkcs11-root-pin-file", 1},
+	[O_P11_ROOT_LABEL] = {"--pkcs11-root-label", 1},
+	[O_P11_ISSUING_LABEL] = {"--pkcs11-issuing-label", 1},
 	{NULL, 0},
 };
 
@@ -74,6 +95,11 @@ static void usage(FILE *out)
 	      "                    [--config FILE] [--data-dir DIR] [--store URL]\n"
 	      "                    [--fleet NAME] [--alg p256|p384] [--admin NAME]\n"
 	      "                    [--password-stdin]\n"
+	      "       rampart init --name DNS|--ip ADDR... --pkcs11-module PATH\n"
+	      "                    --pkcs11-token LABEL --pkcs11-pin-file FILE\n"
+	      "                    [--pkcs11-root-token LABEL [--pkcs11-root-pin-file FILE]]\n"
+	      "                    [--pkcs11-root-label L] [--pkcs11-issuing-label L]\n"
+	      "                    [--offline DIR] [the other options above]\n"
 	      "\n"
 	      "Makes a new fleet: its root CA, an issuing CA, rampartd's server certificate,\n"
 	      "the secrets rampartd needs, and the first administrator. Nothing is asked;\n"
@@ -99,8 +125,21 @@ static void usage(FILE *out)
 	      "  --password-stdin   read the administrator's password from standard input\n"
 	      "                     instead of generating one\n"
 	      "\n"
-	      "Printed once, never stored: the root CA key's passphrase, and the generated\n"
-	      "administrator password. See docs/cli.md and docs/pki.md.\n"
+	      "CA keys in PKCS#11 tokens (generated there, never extractable, no key file):\n"
+	      "  --pkcs11-module PATH       the tokens' PKCS#11 library\n"
+	      "  --pkcs11-token LABEL       the token of the issuing CA key (rampartd's), and of\n"
+	      "                             the root CA key unless --pkcs11-root-token\n"
+	      "  --pkcs11-pin-file FILE     its user PIN (one line, mode 0600); rampartd reads it\n"
+	      "  --pkcs11-root-token LABEL  a token of its own for the root CA key, to remove\n"
+	      "                             and keep offline after init (recommended)\n"
+	      "  --pkcs11-root-pin-file FILE  that token's PIN (default: --pkcs11-pin-file)\n"
+	      "  --pkcs11-root-label L      the root key's label (default FLEET-root-ca)\n"
+	      "  --pkcs11-issuing-label L   the issuing key's label (default FLEET-issuing-ca)\n"
+	      "  With them --offline is optional (where the root CA certificate goes; default\n"
+	      "  the data directory's pki/) and --root-key-inside is refused.\n"
+	      "\n"
+	      "Printed once, never stored: the root CA key's passphrase (none with a token),\n"
+	      "and the generated administrator password. See docs/cli.md and docs/pki.md.\n"
 	      "\n"
 	      "Exit status: 0 done, 1 refused or failed (nothing left behind), 2 usage.\n",
 	      out);
@@ -142,6 +181,29 @@ static int set_alg(init_opts *o, const char *v)
 	return CLI_EXIT_OK;
 }
 
+/* The --pkcs11-* options; CLI_EXIT_OK or CLI_EXIT_USAGE. */
+static int take_pkcs11(init_opts *o, int k, const char *v)
+{
+	const char **slot[] = {
+		[O_P11_MODULE] = &o->p11_module,
+		[O_P11_TOKEN] = &o->p11_token,
+		[O_P11_PIN_FILE] = &o->p11_pin_file,
+		[O_P11_ROOT_TOKEN] = &o->p11_root_token,
+		[O_P11_ROOT_PIN_FILE] = &o->p11_root_pin_file,
+		[O_P11_ROOT_LABEL] = &o->p11_root_label,
+		[O_P11_ISSUING_LABEL] = &o->p11_issuing_label,
+	};
+
+	if (k < O_P11_MODULE || k > O_P11_ISSUING_LABEL) {
+		return CLI_EXIT_USAGE;
+	}
+	if (v[0] == '\0') {
+		return cli_usage_error(CMD, opts[k].name, "empty value");
+	}
+	*slot[k] = v;
+	return CLI_EXIT_OK;
+}
+
 /* One option; CLI_EXIT_OK, or the exit code to return (-1: --help done). */
 static int take(init_opts *o, int k, const char *v)
 {
@@ -177,21 +239,116 @@ static int take(init_opts *o, int k, const char *v)
 	case O_ADMIN:
 		o->admin = v;
 		return CLI_EXIT_OK;
-	default:
+	case O_PASSWORD_STDIN:
 		o->password_stdin = 1;
 		return CLI_EXIT_OK;
+	default:
+		return take_pkcs11(o, k, v);
 	}
+}
+
+/*
+ * A PKCS#11 label as rampartd's configuration takes it (config.c): 1 to
+ * max bytes, no control character.
+ */
+static int label_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max) {
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20u || s[i] == 0x7f) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* The key labels: as given, or "<fleet>-root-ca" and "<fleet>-issuing-ca". */
+static void token_labels(const init_opts *o, char root[RP_CONFIG_KEY_LABEL_MAX + 1u],
+			 char issuing[RP_CONFIG_KEY_LABEL_MAX + 1u])
+{
+	/* A fleet name is 1 to 32 bytes: "<fleet>-issuing-ca" fits. */
+	if (o->p11_root_label != NULL) {
+		(void)snprintf(root, RP_CONFIG_KEY_LABEL_MAX + 1u, "%s", o->p11_root_label);
+	} else {
+		(void)snprintf(root, RP_CONFIG_KEY_LABEL_MAX + 1u, "%.32s-root-ca", o->fleet);
+	}
+	if (o->p11_issuing_label != NULL) {
+		(void)snprintf(issuing, RP_CONFIG_KEY_LABEL_MAX + 1u, "%s", o->p11_issuing_label);
+	} else {
+		(void)snprintf(issuing, RP_CONFIG_KEY_LABEL_MAX + 1u, "%.32s-issuing-ca", o->fleet);
+	}
+}
+
+/* The --pkcs11-* options between themselves and with the others. */
+static int check_pkcs11(const init_opts *o)
+{
+	const char *root_token = o->p11_root_token != NULL ? o->p11_root_token : o->p11_token;
+	char root[RP_CONFIG_KEY_LABEL_MAX + 1u], issuing[RP_CONFIG_KEY_LABEL_MAX + 1u];
+
+	if (o->p11_module == NULL && o->p11_token == NULL && o->p11_pin_file == NULL &&
+	    o->p11_root_token == NULL && o->p11_root_pin_file == NULL &&
+	    o->p11_root_label == NULL && o->p11_issuing_label == NULL) {
+		return CLI_EXIT_OK;
+	}
+	if (o->p11_module == NULL || o->p11_token == NULL || o->p11_pin_file == NULL) {
+		return cli_usage_error(CMD,
+				       o->p11_module == NULL  ? "--pkcs11-module"
+				       : o->p11_token == NULL ? "--pkcs11-token"
+							      : "--pkcs11-pin-file",
+				       "required with the other --pkcs11-* options (the module, "
+				       "the token and its PIN file go together)");
+	}
+	if (o->p11_root_pin_file != NULL && o->p11_root_token == NULL) {
+		return cli_usage_error(CMD, "--pkcs11-root-pin-file",
+				       "only with --pkcs11-root-token");
+	}
+	if (o->root_inside) {
+		return cli_usage_error(CMD, "--root-key-inside",
+				       "not with --pkcs11-*: the root CA key is in the token");
+	}
+	if (!label_ok(o->p11_token, RP_CONFIG_TOKEN_LABEL_MAX)) {
+		return cli_usage_error(CMD, "--pkcs11-token",
+				       "1 to 32 bytes, no control character");
+	}
+	if (!label_ok(root_token, RP_CONFIG_TOKEN_LABEL_MAX)) {
+		return cli_usage_error(CMD, "--pkcs11-root-token",
+				       "1 to 32 bytes, no control character");
+	}
+	if (o->p11_root_label != NULL && !label_ok(o->p11_root_label, RP_CONFIG_KEY_LABEL_MAX)) {
+		return cli_usage_error(CMD, "--pkcs11-root-label",
+				       "1 to 64 bytes, no control character");
+	}
+	if (o->p11_issuing_label != NULL &&
+	    !label_ok(o->p11_issuing_label, RP_CONFIG_KEY_LABEL_MAX)) {
+		return cli_usage_error(CMD, "--pkcs11-issuing-label",
+				       "1 to 64 bytes, no control character");
+	}
+	token_labels(o, root, issuing);
+	if (strcmp(o->p11_token, root_token) == 0 && strcmp(root, issuing) == 0) {
+		return cli_usage_error(CMD, "--pkcs11-issuing-label",
+				       "the root key's label, on the same token");
+	}
+	return CLI_EXIT_OK;
 }
 
 /* Rules between options, once all are read. */
 static int check_opts(const init_opts *o)
 {
 	const char *why = NULL;
+	int rc;
 
 	if (o->ndns + o->nip == 0) {
 		return cli_usage_error(CMD, "--name/--ip", "the server certificate needs a name");
 	}
-	if (o->offline == NULL && !o->root_inside) {
+	rc = check_pkcs11(o);
+	if (rc != CLI_EXIT_OK) {
+		return rc;
+	}
+	if (o->p11_module == NULL && o->offline == NULL && !o->root_inside) {
 		return cli_usage_error(
 			CMD, "--offline",
 			"required: where the root CA key goes (or --root-key-inside)");
@@ -325,6 +482,28 @@ static int plan_files(init_plan *p)
 	return cli_path_join(CMD, p->tmp[INIT_CONFIG], INIT_PATH_CAP, p->config_dir, tmpname);
 }
 
+/* With --pkcs11-*: absolute paths, the labels, and the files not made. */
+static int plan_token(init_plan *p)
+{
+	const init_opts *o = p->o;
+	init_token_plan *t = &p->tok;
+
+	t->on = 1;
+	t->token = o->p11_token;
+	t->root_token = o->p11_root_token != NULL ? o->p11_root_token : o->p11_token;
+	if (absolute(o->p11_module, t->module, sizeof(t->module)) != 0 ||
+	    absolute(o->p11_pin_file, t->pin_file, sizeof(t->pin_file)) != 0 ||
+	    absolute(o->p11_root_pin_file != NULL ? o->p11_root_pin_file : o->p11_pin_file,
+		     t->root_pin_file, sizeof(t->root_pin_file)) != 0) {
+		return -1;
+	}
+	token_labels(o, t->root_label, t->issuing_label);
+	p->unused[INIT_ROOT_KEY] = 1;
+	p->unused[INIT_ISSUING_KEY] = 1;
+	p->unused[INIT_ISSUING_PASS] = 1;
+	return 0;
+}
+
 static int plan_make(init_plan *p)
 {
 	const char *dd;
@@ -344,6 +523,9 @@ static int plan_make(init_plan *p)
 		}
 	} else {
 		memcpy(p->key_dir, p->pki_dir, sizeof(p->key_dir));
+	}
+	if (p->o->p11_module != NULL && plan_token(p) != 0) {
+		return -1;
 	}
 	if (p->o->store != NULL) {
 		if (strlen(p->o->store) >= sizeof(p->url)) {
@@ -370,7 +552,7 @@ static int preflight(init_plan *p)
 	int found = 0;
 
 	for (int f = 0; f < INIT_FILE_COUNT; f++) {
-		if (f == INIT_CONFIG) {
+		if (f == INIT_CONFIG || p->unused[f]) {
 			continue;
 		}
 		if (lstat(p->path[f], &sb) == 0) {
@@ -497,8 +679,8 @@ static int store_writes(const init_plan *p, const cli_init_pki *k, rp_store *st,
 	}
 	(void)snprintf(
 		detail, sizeof(detail),
-		"{\"root_sha256\":\"%s\",\"issuing_sha256\":\"%s\",\"server_sha256\":\"%s\"}", root,
-		iss, srv);
+		"{\"root_sha256\":\"%s\",\"issuing_sha256\":\"%s\",\"server_sha256\":\"%s\"%s}",
+		root, iss, srv, p->tok.on ? ",\"ca_keys\":\"pkcs11\"" : "");
 	if (cli_audit(CMD, st, "cli:init", "pki.init", p->o->fleet, detail) != 0) {
 		return -1;
 	}
@@ -514,30 +696,67 @@ static int store_writes(const init_plan *p, const cli_init_pki *k, rp_store *st,
 
 /* ---- the summary ------------------------------------------------------------ */
 
+/* Where the root key is, in token mode, and what to do with its token. */
+static void summary_token_root(const init_plan *p)
+{
+	const init_token_plan *t = &p->tok;
+
+	printf("\nThe root CA key was generated in PKCS#11 token '%s' and cannot leave it;\n"
+	       "no file holds it and there is no passphrase.\n",
+	       t->root_token);
+	if (strcmp(t->root_token, t->token) != 0) {
+		printf("Remove token '%s' now and keep it offline, with its PIN: it is needed\n"
+		       "only to sign a new issuing CA or a CRL of the root.\n",
+		       t->root_token);
+	} else {
+		printf("It shares the token with the issuing CA key, which rampartd uses: whoever\n"
+		       "holds this token and its PIN can sign with the root. For an offline root,\n"
+		       "give it a token of its own (--pkcs11-root-token) and remove that token.\n");
+	}
+}
+
 static void summary(const init_plan *p, const cli_init_pki *k, const char *pw)
 {
 	const char *db = cli_sqlite_path(p->url);
+	const init_token_plan *t = &p->tok;
 	char fp[RP_PKI_SHA256_HEX_SIZE] = "";
 
 	(void)rp_pki_cert_sha256_hex(k->root, fp, sizeof(fp));
 	printf("rampart init: fleet \"%s\" is set up.\n\n", p->o->fleet);
-	printf("  root CA key        %s (encrypted)\n", p->path[INIT_ROOT_KEY]);
+	if (t->on) {
+		printf("  root CA key        PKCS#11 token '%s', key '%s' (never extractable)\n",
+		       t->root_token, t->root_label);
+	} else {
+		printf("  root CA key        %s (encrypted)\n", p->path[INIT_ROOT_KEY]);
+	}
 	printf("  root CA            %s\n", p->path[INIT_ROOT_CRT]);
 	printf("  root CA SHA-256    %s\n", fp);
 	printf("  devices trust      %s\n", p->path[INIT_DEVICE_TRUST]);
 	printf("  rampartd's CAs     %s\n", p->path[INIT_FLEET_CA]);
 	printf("  server certificate %s\n", p->path[INIT_SERVER_CRT]);
 	printf("  server key         %s\n", p->path[INIT_SERVER_KEY]);
-	printf("  issuing CA key     %s (encrypted)\n", p->path[INIT_ISSUING_KEY]);
-	printf("  its passphrase     %s\n", p->path[INIT_ISSUING_PASS]);
+	if (t->on) {
+		printf("  issuing CA key     PKCS#11 token '%s', key '%s' (never extractable)\n",
+		       t->token, t->issuing_label);
+		printf("  its token's PIN    %s (not made by init; rampartd reads it)\n",
+		       t->pin_file);
+	} else {
+		printf("  issuing CA key     %s (encrypted)\n", p->path[INIT_ISSUING_KEY]);
+		printf("  its passphrase     %s\n", p->path[INIT_ISSUING_PASS]);
+	}
 	printf("  API secret key     %s\n", p->path[INIT_API_KEY]);
 	printf("  store              %s\n", db != NULL ? db : "PostgreSQL");
 	printf("  configuration      %s%s\n", p->config, p->write_config ? " (written)" : "");
 	if (!p->write_config) {
 		init_config_advice(p);
 	}
-	printf("\nThe root CA key's passphrase. Store this offline; it is shown only now:\n");
-	printf("root-ca-passphrase: %s\n", k->root_pass);
+	if (t->on) {
+		summary_token_root(p);
+	} else {
+		printf("\nThe root CA key's passphrase. Store this offline; it is shown only "
+		       "now:\n");
+		printf("root-ca-passphrase: %s\n", k->root_pass);
+	}
 	if (pw != NULL) {
 		printf("\nThe password of administrator \"%s\". It is shown only now:\n",
 		       p->o->admin);
@@ -550,13 +769,26 @@ static void summary(const init_plan *p, const cli_init_pki *k, const char *pw)
 
 /* ---- the command -------------------------------------------------------------- */
 
+/* Token mode: the CA keys generated in the tokens, then the PKI signed with them. */
+static int token_pki(const init_plan *p, const cli_pki_request *req, init_token *t, cli_init_pki *k)
+{
+	cli_pki_request r = *req;
+
+	if (init_token_generate(p, t) != 0) {
+		return -1;
+	}
+	r.root_key = rp_keystore_pkey(t->root);
+	r.issuing_key = rp_keystore_pkey(t->issuing);
+	return cli_init_pki_make(CMD, &r, (int64_t)time(NULL), k);
+}
+
 /* Steps 3 to 5 (see the top of the file); on failure the caller rolls back. */
-static int create(const init_plan *p, const cli_init_pki *k, cli_journal *j, rp_store **st,
-		  const char *pw, size_t pwlen)
+static int create(const init_plan *p, const cli_pki_request *req, init_token *t, cli_init_pki *k,
+		  cli_journal *j, rp_store **st, const char *pw, size_t pwlen)
 {
 	if (make_dirs(p, j) != 0 || open_store(p, j, st) != 0 || store_empty(*st) != 0 ||
-	    init_write_all(p, k, j) != 0 || init_publish_all(p, j) != 0 ||
-	    store_writes(p, k, *st, pw, pwlen) != 0) {
+	    (p->tok.on && token_pki(p, req, t, k) != 0) || init_write_all(p, k, j) != 0 ||
+	    init_publish_all(p, j) != 0 || store_writes(p, k, *st, pw, pwlen) != 0) {
 		return -1;
 	}
 	return 0;
@@ -600,6 +832,7 @@ int cli_init_main(int argc, char **argv)
 	init_plan *p = NULL;
 	cli_init_pki k;
 	cli_pki_request req;
+	init_token t;
 	cli_journal j = {CMD, {NULL}, {0}, 0};
 	rp_store *st = NULL;
 	sigset_t saved;
@@ -610,6 +843,7 @@ int cli_init_main(int argc, char **argv)
 		return rc;
 	}
 	memset(&k, 0, sizeof(k));
+	memset(&t, 0, sizeof(t));
 	memset(pw, 0, sizeof(pw));
 	rc = CLI_EXIT_FAIL;
 	(void)umask(077);
@@ -620,10 +854,20 @@ int cli_init_main(int argc, char **argv)
 		goto out;
 	}
 	p->o = &o;
-	req = (cli_pki_request){o.fleet, o.alg, o.dns, o.ndns, o.ip, o.nip};
+	req = (cli_pki_request){.fleet = o.fleet,
+				.root_alg = o.alg,
+				.dns = o.dns,
+				.ndns = o.ndns,
+				.ip = o.ip,
+				.nip = o.nip};
 	if (plan_make(p) != 0 || preflight(p) != 0 ||
-	    admin_password(&o, pw, sizeof(pw), &pwlen) != 0 ||
-	    cli_init_pki_make(CMD, &req, (int64_t)time(NULL), &k) != 0) {
+	    admin_password(&o, pw, sizeof(pw), &pwlen) != 0) {
+		goto out;
+	}
+	/* Keys in files: the whole PKI now, in memory. In tokens: the tokens
+	 * opened and the labels found free; the keys come in step 3. */
+	if (p->tok.on ? init_token_open(p, &t) != 0
+		      : cli_init_pki_make(CMD, &req, (int64_t)time(NULL), &k) != 0) {
 		goto out;
 	}
 	if (o.root_inside) {
@@ -635,7 +879,7 @@ int cli_init_main(int argc, char **argv)
 	}
 	hold_signals(&saved);
 	held = 1;
-	if (create(p, &k, &j, &st, pw, pwlen) != 0) {
+	if (create(p, &req, &t, &k, &j, &st, pw, pwlen) != 0) {
 		goto out;
 	}
 	rp_store_close(st); /* everything is committed before anything is shown */
@@ -646,12 +890,16 @@ int cli_init_main(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 out:
 	rp_store_close(st);
-	if (rc != CLI_EXIT_OK && j.n > 0) {
+	cli_init_pki_free(&k); /* our references on a token's keys, before the token goes */
+	if (rc != CLI_EXIT_OK && (j.n > 0 || t.root_made || t.issuing_made)) {
 		cli_journal_rollback(&j);
-		cli_fail(CMD, "rollback", "everything init had made was removed");
+		cli_fail(CMD, "rollback",
+			 p != NULL && init_token_rollback(p, &t) != 0
+				 ? "everything else init had made was removed"
+				 : "everything init had made was removed");
 	}
+	init_token_close(&t);
 	cli_journal_free(&j);
-	cli_init_pki_free(&k);
 	OPENSSL_cleanse(pw, sizeof(pw));
 	rp_free(NULL, p);
 	if (held) {

@@ -5,7 +5,10 @@
  *
  * Keys come from server/pki (EVP_EC_gen); the passphrases are 32 bytes of
  * RAND_bytes as base64url (43 characters, 256 bits): far past what the
- * scrypt of the key files needs, and easy to copy by hand.
+ * scrypt of the key files needs, and easy to copy by hand. With
+ * --pkcs11-*, the two CA keys are the token's (init_token.c): the request
+ * lends their EVP_PKEYs, every signature of a CA is made by the token, and
+ * there is no passphrase (no key file).
  */
 #include <string.h>
 
@@ -77,6 +80,19 @@ out:
 	return rc;
 }
 
+/* A reference on the lent key, or a new one; 1, or 0 (failed). */
+static int borrow_or_generate(EVP_PKEY *lent, rp_pki_alg alg, EVP_PKEY **out)
+{
+	if (lent != NULL) {
+		if (EVP_PKEY_up_ref(lent) != 1) {
+			return 0;
+		}
+		*out = lent;
+		return 1;
+	}
+	return rp_pki_key_generate(alg, out) == RP_OK;
+}
+
 int cli_init_pki_make(const char *cmd, const cli_pki_request *r, int64_t now, cli_init_pki *k)
 {
 	rp_pki_server_profile sp;
@@ -86,13 +102,15 @@ int cli_init_pki_make(const char *cmd, const cli_pki_request *r, int64_t now, cl
 	int rc = -1;
 
 	memset(k, 0, sizeof(*k));
-	if (rp_pki_key_generate(r->root_alg, &k->root_key) != RP_OK ||
-	    rp_pki_key_generate(RP_PKI_EC_P256, &k->issuing_key) != RP_OK ||
+	if (!borrow_or_generate(r->root_key, r->root_alg, &k->root_key) ||
+	    !borrow_or_generate(r->issuing_key, RP_PKI_EC_P256, &k->issuing_key) ||
 	    rp_pki_key_generate(RP_PKI_EC_P256, &k->server_key) != RP_OK) {
 		cli_fail(cmd, "keys", "key generation failed");
 		goto out;
 	}
-	if (cli_passphrase_new(k->root_pass) != 0 || cli_passphrase_new(k->issuing_pass) != 0) {
+	/* Passphrases only for keys that become files. */
+	if ((r->root_key == NULL && cli_passphrase_new(k->root_pass) != 0) ||
+	    (r->issuing_key == NULL && cli_passphrase_new(k->issuing_pass) != 0)) {
 		cli_fail(cmd, "passphrases", "the random generator failed");
 		goto out;
 	}
@@ -117,7 +135,8 @@ out:
 
 void cli_init_pki_free(cli_init_pki *k)
 {
-	/* EVP_PKEY_free() clears the private scalars (BN_clear_free). */
+	/* EVP_PKEY_free() clears the private scalars (BN_clear_free); a token's
+	 * key loses our reference only (its keystore is closed after this). */
 	EVP_PKEY_free(k->root_key);
 	EVP_PKEY_free(k->issuing_key);
 	EVP_PKEY_free(k->server_key);

@@ -7,7 +7,8 @@
  * The configuration file is checked with rampartd's own parser before it
  * is written, so init never leaves a file that rampartd would refuse. It
  * names every file init made: the TLS files, the API's sealing key, and
- * the issuing CA that signs devices' certificates (EST).
+ * the issuing CA that signs devices' certificates (EST), whose key is a
+ * file, or (--pkcs11-*) a key in a token: module, token, PIN file, label.
  */
 #include <stdarg.h>
 #include <string.h>
@@ -112,6 +113,15 @@ static void config_text(const init_plan *p, text *t)
 	add(t, "pki.fleet %s\n", p->o->fleet);
 	add(t, "pki.root_cert %s\n", p->path[INIT_DEVICE_TRUST]);
 	add(t, "pki.issuing_cert %s\n", p->path[INIT_ISSUING_CRT]);
+	if (p->tok.on) {
+		add(t, "# The issuing CA's key is in a PKCS#11 token (never extractable).\n");
+		add(t, "pki.issuing_keystore pkcs11\n");
+		add(t, "pki.pkcs11_module %s\n", p->tok.module);
+		add(t, "pki.pkcs11_token %s\n", p->tok.token);
+		add(t, "pki.pkcs11_pin_file %s\n", p->tok.pin_file);
+		add(t, "pki.issuing_key_label %s\n", p->tok.issuing_label);
+		return;
+	}
 	add(t, "pki.issuing_key %s\n", p->path[INIT_ISSUING_KEY]);
 	add(t, "pki.issuing_key_pass %s\n", p->path[INIT_ISSUING_PASS]);
 }
@@ -158,6 +168,18 @@ int init_write_all(const init_plan *p, const cli_init_pki *k, cli_journal *j)
 {
 	const char *pass = k->issuing_pass;
 
+	if (p->tok.on) { /* the CA keys are in the tokens: no key file, no passphrase */
+		if (save_certs(p, j, INIT_ROOT_CRT, k->root, NULL) != 0 ||
+		    save_certs(p, j, INIT_ISSUING_CRT, k->issuing, NULL) != 0 ||
+		    save_key(p, j, INIT_SERVER_KEY, k->server_key, NULL) != 0 ||
+		    save_certs(p, j, INIT_SERVER_CRT, k->server, k->issuing) != 0 ||
+		    save_certs(p, j, INIT_FLEET_CA, k->root, k->issuing) != 0 ||
+		    save_certs(p, j, INIT_DEVICE_TRUST, k->root, NULL) != 0 ||
+		    save_api_key(p, j) != 0) {
+			return -1;
+		}
+		return p->write_config ? save_config(p, j) : 0;
+	}
 	if (save_key(p, j, INIT_ROOT_KEY, k->root_key, k->root_pass) != 0 ||
 	    save_certs(p, j, INIT_ROOT_CRT, k->root, NULL) != 0 ||
 	    save_key(p, j, INIT_ISSUING_KEY, k->issuing_key, pass) != 0 ||
@@ -176,7 +198,7 @@ int init_write_all(const init_plan *p, const cli_init_pki *k, cli_journal *j)
 int init_publish_all(const init_plan *p, cli_journal *j)
 {
 	for (int f = 0; f < INIT_FILE_COUNT; f++) {
-		if (f == INIT_CONFIG && !p->write_config) {
+		if ((f == INIT_CONFIG && !p->write_config) || p->unused[f]) {
 			continue;
 		}
 		if (cli_file_publish(j, p->tmp[f], p->path[f]) != 0) {
@@ -215,8 +237,21 @@ void init_config_advice(const init_plan *p)
 	advise("api.secret_key", c->api_secret_key, p->path[INIT_API_KEY]);
 	advise("pki.root_cert", c->pki_root_cert, p->path[INIT_DEVICE_TRUST]);
 	advise("pki.issuing_cert", c->pki_issuing_cert, p->path[INIT_ISSUING_CRT]);
-	advise("pki.issuing_key", c->pki_issuing_key, p->path[INIT_ISSUING_KEY]);
-	advise("pki.issuing_key_pass", c->pki_issuing_key_pass, p->path[INIT_ISSUING_PASS]);
+	if (p->tok.on) {
+		if (c->pki_issuing_keystore != RP_CONFIG_KEYSTORE_PKCS11) {
+			printf("  pki.issuing_keystore pkcs11\n");
+		}
+		advise("pki.pkcs11_module", c->pki_pkcs11_module, p->tok.module);
+		advise("pki.pkcs11_token", c->pki_pkcs11_token, p->tok.token);
+		advise("pki.pkcs11_pin_file", c->pki_pkcs11_pin_file, p->tok.pin_file);
+		advise("pki.issuing_key_label", c->pki_issuing_key_label, p->tok.issuing_label);
+		if (c->pki_issuing_key[0] != '\0' || c->pki_issuing_key_pass[0] != '\0') {
+			printf("  (and no pki.issuing_key, no pki.issuing_key_pass)\n");
+		}
+	} else {
+		advise("pki.issuing_key", c->pki_issuing_key, p->path[INIT_ISSUING_KEY]);
+		advise("pki.issuing_key_pass", c->pki_issuing_key_pass, p->path[INIT_ISSUING_PASS]);
+	}
 	if (strcmp(c->pki_fleet, p->o->fleet) != 0) {
 		printf("  pki.fleet %s\n", p->o->fleet);
 	}

@@ -58,6 +58,7 @@
 
 #include "auth/password.h"
 #include "auth/throttle.h"
+#include "pki/issuer.h"
 #include "rampart/limits.h"
 #include "rampart/status.h"
 #include "store/store.h"
@@ -153,11 +154,16 @@ typedef struct rp_api_opts {
 
 	/*
 	 * Enrollment (EST, RFC 7030; docs/est.md) on this listener under
-	 * /.well-known/est/. est_issuing_cert NULL or "": enrollment is off,
-	 * the EST routes answer 503, and no client certificate is requested.
-	 * Otherwise rp_api_start() loads, once, and refuses to start
-	 * (RP_E_CONFIG, RP_E_AUTH) if anything does not fit:
-	 * - est_issuing_cert: the issuing CA certificate (PEM), which signs
+	 * /.well-known/est/. est_issuer NULL and est_issuing_cert NULL or "":
+	 * enrollment is off, the EST routes answer 503, and no client
+	 * certificate is requested. Otherwise rp_api_start() loads, once, and
+	 * refuses to start (RP_E_CONFIG, RP_E_AUTH) if anything does not fit:
+	 * - est_issuer: the issuing CA and its key, loaded by the caller
+	 *   (server/pki/issuer.h: a key file or a PKCS#11 token), borrowed: it
+	 *   MUST outlive the API (close it after rp_api_stop()). rampartd
+	 *   shares one with its CRL. When it is set, est_issuing_cert,
+	 *   est_issuing_key and est_issuing_key_pass are not used.
+	 * - else est_issuing_cert: the issuing CA certificate (PEM), which signs
 	 *   device certificates; its key est_issuing_key, an encrypted PKCS#8
 	 *   PEM (rp_pki_key_load(): mode 0600 or stricter), whose passphrase
 	 *   is the content of the file est_issuing_key_pass (group and others
@@ -172,6 +178,7 @@ typedef struct rp_api_opts {
 	 * With enrollment on, the listener asks every client for a
 	 *   certificate without requiring one (REST clients send none).
 	 */
+	const rp_pki_issuer *est_issuer;
 	const char *est_issuing_cert;
 	const char *est_issuing_key;
 	const char *est_issuing_key_pass;

@@ -8,11 +8,12 @@
  * - Loaded once by rp_api_start() (rp__api_est_load), immutable after:
  *   every worker thread reads it without a lock. OpenSSL 3 signs with one
  *   EVP_PKEY from many threads, and X509_STOREs are only read.
- * - The issuing key is an encrypted PKCS#8 file (rp_pki_key_load); its
- *   passphrase comes from a file of its own that group and others may not
- *   access, read into a stack buffer wiped on every path. The decrypted key
- *   lives in the signer until rp__api_est_free() (EVP_PKEY_free clears the
- *   scalar).
+ * - The issuing key comes from server/pki/issuer.h, the one loader of
+ *   it: rampartd hands its issuer over (rp_api_opts.est_issuer: a key file
+ *   or a PKCS#11 token, shared with the CRL, borrowed for the API's life);
+ *   without one, the key files of the options are loaded here through the
+ *   same loader (an encrypted PKCS#8 file and its passphrase file), and the
+ *   issuer is freed with the rest by rp__api_est_free().
  * - Start-up refuses what does not fit rather than serving half of it: the
  *   root must have issued the issuing CA, the issuing CA must verify at
  *   start (X509_V_FLAG_X509_STRICT), and the key must be the issuing CA's.
@@ -33,12 +34,9 @@
  *   certificate.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -47,7 +45,6 @@
 
 #include "api/est_internal.h"
 #include "util/alloc.h"
-#include "util/file.h"
 #include "util/log.h"
 
 /* The chain of a device certificate: leaf, issuing CA, root. */
@@ -134,37 +131,6 @@ static rp_status load_first(const char *what, const char *path, X509 **out, char
 	}
 	*out = sk_X509_shift(sk);
 	sk_X509_pop_free(sk, X509_free);
-	return RP_OK;
-}
-
-/*
- * The passphrase file: a regular file (not a link) that group and others
- * may not access, of at most RP_PKI_PASSPHRASE_MAX bytes once one final
- * newline (LF or CRLF) is dropped. The caller wipes pass.
- */
-static rp_status read_pass(const char *path, char *pass, size_t cap, size_t *len, char *err,
-			   size_t ecap)
-{
-	char why[160];
-	size_t got = 0;
-
-	*len = 0;
-	if (rp_file_read_private(path, pass, cap, &got, why, sizeof(why)) != RP_OK) {
-		set_err(err, ecap, "pki.issuing_key_pass %s: %s", path, why);
-		return RP_E_CONFIG;
-	}
-	if (got > 0 && pass[got - 1u] == '\n') {
-		got--;
-		if (got > 0 && pass[got - 1u] == '\r') {
-			got--;
-		}
-	}
-	if (got == 0 || got > RP_PKI_PASSPHRASE_MAX) {
-		set_err(err, ecap, "pki.issuing_key_pass %s: empty, or longer than %u bytes", path,
-			RP_PKI_PASSPHRASE_MAX);
-		return RP_E_CONFIG;
-	}
-	*len = got;
 	return RP_OK;
 }
 
@@ -277,7 +243,6 @@ void rp__api_est_free(rp__api_est *e)
 	if (e == NULL) {
 		return;
 	}
-	rp_pki_signer_free(e->signer);
 	X509_free(e->issuing);
 	X509_free(e->root);
 	X509_STORE_free(e->fleet_store);
@@ -286,6 +251,7 @@ void rp__api_est_free(rp__api_est *e)
 	sk_X509_pop_free(e->maker_certs, X509_free);
 	rp_free(NULL, e->cacerts);
 	rp__api_binding_free(e->binding);
+	rp_pki_issuer_close(e->own_issuer); /* after everything that used its key */
 	rp_free(NULL, e);
 }
 
@@ -313,35 +279,36 @@ static rp_status check_chain(rp__api_est *e, int64_t now, char *err, size_t cap)
 	return RP_OK;
 }
 
+/*
+ * The signer: the issuer rampartd shares, or one loaded here from the key
+ * files (after the chain was checked, so a wrong root is reported before a
+ * key is decrypted). Either way it must be the issuing CA checked above.
+ */
 static rp_status load_key(rp__api_est *e, const rp_api_opts *o, char *err, size_t cap)
 {
-	char pass[RP_PKI_PASSPHRASE_MAX + 2u];
-	EVP_PKEY *key = NULL;
-	const char *why = "";
-	size_t len = 0;
+	rp_pki_issuer_opts io;
 	rp_status st;
 
-	st = read_pass(o->est_issuing_key_pass, pass, sizeof(pass), &len, err, cap);
-	if (st != RP_OK) {
-		goto out;
+	if (o->est_issuer != NULL) {
+		e->signer = rp_pki_issuer_signer(o->est_issuer);
+		return RP_OK;
 	}
-	st = rp_pki_key_load(o->est_issuing_key, pass, len, &key, &why);
+	memset(&io, 0, sizeof(io));
+	io.cert = o->est_issuing_cert;
+	io.keystore = RP_PKI_ISSUER_FILE;
+	io.key_file = o->est_issuing_key;
+	io.pass_file = o->est_issuing_key_pass;
+	st = rp_pki_issuer_open(&io, &e->own_issuer, err, cap);
 	if (st != RP_OK) {
-		set_err(err, cap, "pki.issuing_key %s: %s%s", o->est_issuing_key, why,
-			st == RP_E_AUTH ? " (pki.issuing_key_pass is not its passphrase)" : "");
-		st = st == RP_E_AUTH || st == RP_E_NOMEM ? st : RP_E_CONFIG;
-		goto out;
+		return st;
 	}
-	st = rp_pki_signer_new(e->issuing, key, &e->signer, &why);
-	if (st != RP_OK) {
-		set_err(err, cap, "pki.issuing_key %s: %s", o->est_issuing_key,
-			st == RP_E_CRYPTO ? "not the key of pki.issuing_cert" : why);
-		st = st == RP_E_NOMEM ? st : RP_E_CONFIG;
+	if (X509_cmp(rp_pki_issuer_cert(e->own_issuer), e->issuing) != 0) {
+		set_err(err, cap, "pki.issuing_cert %s: changed while rampartd read it",
+			o->est_issuing_cert);
+		return RP_E_CONFIG;
 	}
-out:
-	rp_wipe(pass, sizeof(pass));
-	EVP_PKEY_free(key); /* the signer keeps its own reference */
-	return st;
+	e->signer = rp_pki_issuer_signer(e->own_issuer);
+	return RP_OK;
 }
 
 static rp_status load_makers(rp__api_est *e, const char *path, char *err, size_t cap)
@@ -409,13 +376,15 @@ rp_status rp__api_est_load(const rp_api_opts *o, rp__api_est **out, char *err, s
 	rp_status st;
 
 	*out = NULL;
-	if (!set(o->est_issuing_cert)) {
+	if (o->est_issuer == NULL && !set(o->est_issuing_cert)) {
 		rp_log(RP_LOG_INFO, "api",
 		       "enrollment (EST) is off: no issuing CA configured (pki.issuing_cert); "
 		       "/.well-known/est/ answers 503");
 		return RP_OK;
 	}
-	if (!set(o->est_issuing_key) || !set(o->est_issuing_key_pass) || !set(o->est_root_cert)) {
+	if ((o->est_issuer == NULL &&
+	     (!set(o->est_issuing_key) || !set(o->est_issuing_key_pass))) ||
+	    !set(o->est_root_cert)) {
 		set_err(err, cap,
 			"pki: the issuing CA needs its key, its passphrase file and the root "
 			"(pki.issuing_key, pki.issuing_key_pass, pki.root_cert)");
@@ -441,7 +410,16 @@ rp_status rp__api_est_load(const rp_api_opts *o, rp__api_est **out, char *err, s
 		st = RP_E_CONFIG;
 		goto fail;
 	}
-	st = load_first("pki.issuing_cert", o->est_issuing_cert, &e->issuing, err, cap);
+	if (o->est_issuer != NULL) {
+		e->issuing = rp_pki_issuer_cert(o->est_issuer);
+		st = e->issuing != NULL && X509_up_ref(e->issuing) == 1 ? RP_OK : RP_E_INVALID_ARG;
+		if (st != RP_OK) {
+			e->issuing = NULL;
+			set_err(err, cap, "pki: the issuing CA was not loaded");
+		}
+	} else {
+		st = load_first("pki.issuing_cert", o->est_issuing_cert, &e->issuing, err, cap);
+	}
 	if (st == RP_OK) {
 		st = load_first("pki.root_cert", o->est_root_cert, &e->root, err, cap);
 	}
@@ -484,10 +462,11 @@ rp_status rp__api_est_load(const rp_api_opts *o, rp__api_est **out, char *err, s
 	}
 	e->cacerts_len = rp__api_est_lf_lines(e->cacerts, e->cacerts_len);
 	rp_log(RP_LOG_INFO, "api",
-	       "enrollment (EST) on: issuing CA \"%s\", fleet %s, device certificates for %lld s, "
-	       "%d manufacturer CA(s)",
-	       cn_of(e->issuing, cn, sizeof(cn)), e->fleet, (long long)e->validity_s,
-	       e->maker_certs != NULL ? sk_X509_num(e->maker_certs) : 0);
+	       "enrollment (EST) on: issuing CA \"%s\" (key: %s), fleet %s, device certificates "
+	       "for %lld s, %d manufacturer CA(s)",
+	       cn_of(e->issuing, cn, sizeof(cn)),
+	       rp_pki_issuer_where(o->est_issuer != NULL ? o->est_issuer : e->own_issuer), e->fleet,
+	       (long long)e->validity_s, e->maker_certs != NULL ? sk_X509_num(e->maker_certs) : 0);
 	*out = e;
 	return RP_OK;
 fail:

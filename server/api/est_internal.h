@@ -16,10 +16,13 @@
 
 #include "api/binding.h"
 #include "api/internal.h"
+#include "pki/issuer.h"
 #include "pki/pki.h"
 
 struct rp__api_est {
-	rp_pki_signer *signer;        /* the issuing CA and its key */
+	const rp_pki_signer *signer;  /* the issuing CA and its key: the issuer's */
+	rp_pki_issuer *own_issuer;    /* loaded here (key files), or NULL: borrowed
+					 from rp_api_opts.est_issuer */
 	X509 *issuing;                /* the issuing CA certificate */
 	X509 *root;                   /* the fleet root: what devices trust */
 	X509_STORE *fleet_store;      /* the root alone, X509_V_FLAG_X509_STRICT */

@@ -56,9 +56,11 @@ enum kind {
 	K_TLS_VERSION,
 	K_LISTENER_TLS,
 	K_LISTENER_PLAIN,
-	K_STORE, /* sqlite:PATH, postgresql://... */
-	K_HTTPS, /* an address and port, or off */
-	K_FLEET  /* a fleet name: a-z 0-9 -, 1 .. RP_LIMIT_PKI_FLEET_NAME_LEN */
+	K_STORE,    /* sqlite:PATH, postgresql://... */
+	K_HTTPS,    /* an address and port, or off */
+	K_FLEET,    /* a fleet name: a-z 0-9 -, 1 .. RP_LIMIT_PKI_FLEET_NAME_LEN */
+	K_KEYSTORE, /* file, pkcs11 */
+	K_LABEL     /* a PKCS#11 label: 1 .. max bytes, no control character */
 };
 
 enum key_id {
@@ -84,6 +86,11 @@ enum key_id {
 	KEY_PKI_ISSUING_CERT,
 	KEY_PKI_ISSUING_KEY,
 	KEY_PKI_ISSUING_KEY_PASS,
+	KEY_PKI_ISSUING_KEYSTORE,
+	KEY_PKI_PKCS11_MODULE,
+	KEY_PKI_PKCS11_TOKEN,
+	KEY_PKI_PKCS11_PIN_FILE,
+	KEY_PKI_ISSUING_KEY_LABEL,
 	KEY_PKI_ROOT_CERT,
 	KEY_PKI_FLEET,
 	KEY_PKI_DEVICE_VALIDITY,
@@ -123,7 +130,7 @@ struct key {
 	enum kind kind;
 	size_t off;   /* offset of the field in rp_config */
 	uint64_t min; /* base units: count, bytes or milliseconds */
-	uint64_t max; /* the hard cap of rampart/limits.h */
+	uint64_t max; /* the hard cap of rampart/limits.h; K_LABEL: bytes */
 };
 
 #define OFF(f)  offsetof(rp_config, f)
@@ -160,6 +167,14 @@ static const struct key keys[KEY_COUNT_] = {
 	[KEY_PKI_ISSUING_KEY] = {"pki.issuing_key", K_PATH, OFF(pki_issuing_key), 0, 0},
 	[KEY_PKI_ISSUING_KEY_PASS] = {"pki.issuing_key_pass", K_PATH, OFF(pki_issuing_key_pass), 0,
 				      0},
+	[KEY_PKI_ISSUING_KEYSTORE] = {"pki.issuing_keystore", K_KEYSTORE, OFF(pki_issuing_keystore),
+				      0, 0},
+	[KEY_PKI_PKCS11_MODULE] = {"pki.pkcs11_module", K_PATH, OFF(pki_pkcs11_module), 0, 0},
+	[KEY_PKI_PKCS11_TOKEN] = {"pki.pkcs11_token", K_LABEL, OFF(pki_pkcs11_token), 1,
+				  RP_CONFIG_TOKEN_LABEL_MAX},
+	[KEY_PKI_PKCS11_PIN_FILE] = {"pki.pkcs11_pin_file", K_PATH, OFF(pki_pkcs11_pin_file), 0, 0},
+	[KEY_PKI_ISSUING_KEY_LABEL] = {"pki.issuing_key_label", K_LABEL, OFF(pki_issuing_key_label),
+				       1, RP_CONFIG_KEY_LABEL_MAX},
 	[KEY_PKI_ROOT_CERT] = {"pki.root_cert", K_PATH, OFF(pki_root_cert), 0, 0},
 	[KEY_PKI_FLEET] = {"pki.fleet", K_FLEET, OFF(pki_fleet), 0, 0},
 	[KEY_PKI_DEVICE_VALIDITY] = {"pki.device_validity", K_DURATION_S,
@@ -659,6 +674,53 @@ static void set_fleet(struct ps *ps, enum key_id id, const char *val)
 	memcpy((char *)ps->c + keys[id].off, val, n + 1u);
 }
 
+/* pki.issuing_keystore: where the issuing CA's key is. */
+static void set_keystore(struct ps *ps, enum key_id id, const char *val)
+{
+	char q[QUOTE_BUF];
+
+	if (strcmp(val, "file") == 0) {
+		ps->c->pki_issuing_keystore = RP_CONFIG_KEYSTORE_FILE;
+	} else if (strcmp(val, "pkcs11") == 0) {
+		ps->c->pki_issuing_keystore = RP_CONFIG_KEYSTORE_PKCS11;
+	} else {
+		quote(q, val, strlen(val));
+		say(ps, ps->line, "%s: '%s' is not file or pkcs11", keys[id].name, q);
+		ps->bad[id] = 1;
+	}
+}
+
+/*
+ * A PKCS#11 label (a token's, a key's): kept as written, 1 to keys[id].max
+ * bytes (the token label field is 32 bytes; the keystore takes key labels
+ * of up to 64), no control character (it is shown in logs and messages).
+ * The line is valid UTF-8 already (rp_line_split).
+ */
+static void set_label(struct ps *ps, enum key_id id, const char *val)
+{
+	size_t n = strlen(val);
+	char q[QUOTE_BUF];
+
+	if (n > keys[id].max) {
+		quote(q, val, n);
+		say(ps, ps->line, "%s: '%s' is longer than %u bytes", keys[id].name, q,
+		    (unsigned)keys[id].max);
+		ps->bad[id] = 1;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)val[i];
+
+		if (ch < 0x20u || ch == 0x7fu) {
+			quote(q, val, n);
+			say(ps, ps->line, "%s: '%s' holds a control character", keys[id].name, q);
+			ps->bad[id] = 1;
+			return;
+		}
+	}
+	memcpy((char *)ps->c + keys[id].off, val, n + 1u);
+}
+
 /* ------------------------------------------------------------------------
  * Listeners
  * ------------------------------------------------------------------------ */
@@ -892,6 +954,12 @@ static void parse_line(struct ps *ps, const char *s, size_t n)
 	case K_FLEET:
 		set_fleet(ps, id, val);
 		break;
+	case K_KEYSTORE:
+		set_keystore(ps, id, val);
+		break;
+	case K_LABEL:
+		set_label(ps, id, val);
+		break;
 	case K_BOOL:
 		set_bool(ps, id, val);
 		break;
@@ -955,41 +1023,80 @@ static void check_pairs(struct ps *ps)
 	}
 }
 
+/* Reports each key of ids[0 .. n) that is set (and was not refused): why. */
+static void refuse_set(struct ps *ps, const enum key_id *ids, size_t n, const char *why)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ps->set_at[ids[i]] != 0 && !ps->bad[ids[i]]) {
+			say(ps, ps->set_at[ids[i]], "%s: %s", keys[ids[i]].name, why);
+		}
+	}
+}
+
+/* Reports each key of ids[0 .. n) that is not set, on the line of `on`. */
+static void need_set(struct ps *ps, enum key_id on, const enum key_id *ids, size_t n,
+		     const char *why)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ps->set_at[ids[i]] == 0) {
+			say(ps, ps->set_at[on], "%s: %s needs %s as well", keys[on].name, why,
+			    keys[ids[i]].name);
+		}
+	}
+}
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 /*
- * Enrollment: pki.issuing_cert turns it on, and then the key, its
- * passphrase file and the root are needed; the other pki.* and est.* paths
- * mean nothing without it (a half-configured issuing CA is a mistake worth
- * stopping for, not a silent "enrollment off").
+ * Enrollment: pki.issuing_cert turns it on, and then the root and the key
+ * are needed: by default (pki.issuing_keystore file) the key file and its
+ * passphrase file; with pki.issuing_keystore pkcs11 the module, the token,
+ * the PIN file and the key's label, and then no key file (the two ways
+ * exclude each other: a key file left in the configuration of a server
+ * whose key is in a token would be a key on disk nobody meant to keep).
+ * The other pki.* and est.* keys mean nothing without pki.issuing_cert (a
+ * half-configured issuing CA is a mistake worth stopping for, not a
+ * silent "enrollment off").
  */
 static void check_pki(struct ps *ps)
 {
-	static const enum key_id needed[] = {KEY_PKI_ISSUING_KEY, KEY_PKI_ISSUING_KEY_PASS,
-					     KEY_PKI_ROOT_CERT};
-	static const enum key_id others[] = {KEY_PKI_ISSUING_KEY, KEY_PKI_ISSUING_KEY_PASS,
-					     KEY_PKI_ROOT_CERT,   KEY_EST_MANUFACTURER_CA,
-					     KEY_PKI_CRL,         KEY_PKI_CRL_NEXT_UPDATE};
-	size_t i;
+	static const enum key_id file_keys[] = {KEY_PKI_ISSUING_KEY, KEY_PKI_ISSUING_KEY_PASS};
+	static const enum key_id p11_keys[] = {KEY_PKI_PKCS11_MODULE, KEY_PKI_PKCS11_TOKEN,
+					       KEY_PKI_PKCS11_PIN_FILE, KEY_PKI_ISSUING_KEY_LABEL};
+	static const enum key_id root[] = {KEY_PKI_ROOT_CERT};
+	static const enum key_id others[] = {KEY_PKI_ISSUING_KEY,       KEY_PKI_ISSUING_KEY_PASS,
+					     KEY_PKI_ISSUING_KEYSTORE,  KEY_PKI_PKCS11_MODULE,
+					     KEY_PKI_PKCS11_TOKEN,      KEY_PKI_PKCS11_PIN_FILE,
+					     KEY_PKI_ISSUING_KEY_LABEL, KEY_PKI_ROOT_CERT,
+					     KEY_EST_MANUFACTURER_CA,   KEY_PKI_CRL,
+					     KEY_PKI_CRL_NEXT_UPDATE};
+	int p11 = ps->c->pki_issuing_keystore == RP_CONFIG_KEYSTORE_PKCS11;
 
 	if (ps->bad[KEY_PKI_ISSUING_CERT]) {
 		return;
 	}
-	if (ps->set_at[KEY_PKI_ISSUING_CERT] != 0) {
-		for (i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
-			if (ps->set_at[needed[i]] == 0) {
-				say(ps, ps->set_at[KEY_PKI_ISSUING_CERT],
-				    "%s: enrollment needs %s as well",
-				    keys[KEY_PKI_ISSUING_CERT].name, keys[needed[i]].name);
-			}
-		}
+	if (ps->set_at[KEY_PKI_ISSUING_CERT] == 0) {
+		refuse_set(ps, others, COUNT(others),
+			   "set without pki.issuing_cert (enrollment is off without the issuing "
+			   "CA)");
 		return;
 	}
-	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
-		if (ps->set_at[others[i]] != 0 && !ps->bad[others[i]]) {
-			say(ps, ps->set_at[others[i]],
-			    "%s: set without %s (enrollment is off without the issuing CA)",
-			    keys[others[i]].name, keys[KEY_PKI_ISSUING_CERT].name);
-		}
+	if (ps->bad[KEY_PKI_ISSUING_KEYSTORE]) {
+		return; /* which keys it needs is unknown: reported once already */
 	}
+	if (p11) {
+		need_set(ps, KEY_PKI_ISSUING_CERT, p11_keys, COUNT(p11_keys),
+			 "enrollment with pki.issuing_keystore pkcs11");
+		refuse_set(ps, file_keys, COUNT(file_keys),
+			   "not with pki.issuing_keystore pkcs11 (the key is in the token; "
+			   "remove this line)");
+	} else {
+		need_set(ps, KEY_PKI_ISSUING_CERT, file_keys, COUNT(file_keys), "enrollment");
+		refuse_set(ps, p11_keys, COUNT(p11_keys),
+			   "only with pki.issuing_keystore pkcs11 (the issuing key is a file "
+			   "here: pki.issuing_key)");
+	}
+	need_set(ps, KEY_PKI_ISSUING_CERT, root, COUNT(root), "enrollment");
 }
 
 /* The listeners: TLS ones (or the default), then plain ones. */

@@ -33,7 +33,8 @@
  * - Values quoted in messages are cut to 64 bytes, and every byte outside
  *   printable ASCII is written as \xNN, so a message is safe for a
  *   terminal or a log line. The file holds no secrets (keys are paths;
- *   the issuing key's passphrase is in a file of its own).
+ *   the issuing key's passphrase and a token's PIN are in files of their
+ *   own).
  *
  * Conventions
  * - rp_config is a plain value with fixed-size fields: nothing is
@@ -63,6 +64,14 @@
 /* Address families of a listener (not AF_*, to keep sockets out of here). */
 #define RP_CONFIG_IPV4 4u
 #define RP_CONFIG_IPV6 6u
+
+/* pki.issuing_keystore: where the issuing CA's key is (server/pki/issuer.h). */
+#define RP_CONFIG_KEYSTORE_FILE   0u /* an encrypted key file and its passphrase file */
+#define RP_CONFIG_KEYSTORE_PKCS11 1u /* a key pair in a PKCS#11 token */
+/* Longest PKCS#11 labels (bytes): a token's label is a 32-byte field; the
+ * keystore (rampart/keystore.h) takes key labels of up to 64 bytes. */
+#define RP_CONFIG_TOKEN_LABEL_MAX 32u
+#define RP_CONFIG_KEY_LABEL_MAX   64u
 
 /* TLS protocol versions, as on the wire (and as OpenSSL's TLS1_x_VERSION). */
 #define RP_CONFIG_TLS_1_2 0x0303u
@@ -159,13 +168,22 @@ typedef struct rp_config {
 	/*
 	 * Enrollment (EST, docs/est.md): the issuing CA that signs device
 	 * certificates. pki_issuing_cert "" = enrollment off (the EST routes
-	 * answer 503); once it is set, pki_issuing_key, pki_issuing_key_pass
-	 * (a file holding the key's passphrase) and pki_root_cert (what
-	 * /cacerts serves as the devices' trust anchor) are required.
+	 * answer 503); once it is set, pki_root_cert (what /cacerts serves as
+	 * the devices' trust anchor) and the key are required: with
+	 * pki_issuing_keystore RP_CONFIG_KEYSTORE_FILE (the default)
+	 * pki_issuing_key and pki_issuing_key_pass (a file holding the key's
+	 * passphrase); with RP_CONFIG_KEYSTORE_PKCS11 the pki_pkcs11_* fields
+	 * and pki_issuing_key_label, and then no key file (the parser refuses
+	 * the keys of the other keystore).
 	 */
 	char pki_issuing_cert[RP_LIMIT_CONFIG_PATH_LEN];
 	char pki_issuing_key[RP_LIMIT_CONFIG_PATH_LEN];
 	char pki_issuing_key_pass[RP_LIMIT_CONFIG_PATH_LEN];
+	uint8_t pki_issuing_keystore;                     /* RP_CONFIG_KEYSTORE_FILE or _PKCS11 */
+	char pki_pkcs11_module[RP_LIMIT_CONFIG_PATH_LEN]; /* the PKCS#11 library */
+	char pki_pkcs11_token[RP_CONFIG_TOKEN_LABEL_MAX + 1u];    /* the token's label */
+	char pki_pkcs11_pin_file[RP_LIMIT_CONFIG_PATH_LEN];       /* the user PIN, mode 0600 */
+	char pki_issuing_key_label[RP_CONFIG_KEY_LABEL_MAX + 1u]; /* CKA_LABEL of the key */
 	char pki_root_cert[RP_LIMIT_CONFIG_PATH_LEN];
 	/* The fleet's name in device SAN URIs: 1 .. RP_LIMIT_PKI_FLEET_NAME_LEN of
 	 * a-z 0-9 -, the first a letter or digit; default "rampart". */

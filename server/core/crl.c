@@ -2,11 +2,11 @@
  * crl.c - revoking a device, and the issuing CA's CRL (crl.h).
  *
  * Implementation notes
- * - State of an rp_crl: the signer (issuing CA and key) and the paths,
- *   immutable after rp_crl_open(); the current CRL (DER and its info)
- *   behind `mu`, read by HTTP workers; `refresh_mu` makes one refresh at a
- *   time, so two refreshes cannot interleave their file writes or publish
- *   an older number after a newer one.
+ * - State of an rp_crl: the signer (issuing CA and key: the issuer's, see
+ *   crl.h) and the paths, immutable after rp_crl_open(); the current CRL
+ *   (DER and its info) behind `mu`, read by HTTP workers; `refresh_mu` makes
+ *   one refresh at a time, so two refreshes cannot interleave their file
+ *   writes or publish an older number after a newer one.
  * - Invariants: the current CRL only ever moves to one with a larger
  *   cRLNumber (the store hands numbers out, rp_store_crl_number_next());
  *   the file on disk is always a whole CRL (write to path.tmp, fsync,
@@ -37,7 +37,6 @@
 
 #include "core/crl.h"
 #include "util/alloc.h"
-#include "util/file.h"
 #include "util/log.h"
 
 /* Certificates of one device per page, and revoked certificates per page. */
@@ -47,7 +46,8 @@
 
 struct rp_crl {
 	rp_store *store;
-	rp_pki_signer *signer;
+	const rp_pki_signer *signer; /* the issuer's */
+	rp_pki_issuer *own_issuer;   /* loaded by rp_crl_open(), or NULL: borrowed */
 	char issuer_id[ISSUER_ID_LEN + 1u];
 	char *path;
 	int64_t next_update_s;
@@ -447,71 +447,40 @@ static char *dupstr(const char *s)
 	return p;
 }
 
-static X509 *read_first_cert(const char *path, char *err, size_t cap)
-{
-	BIO *bio = BIO_new_file(path, "r");
-	X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-
-	if (x == NULL) {
-		set_err(err, cap, "pki.issuing_cert %s: not a readable PEM certificate", path);
-	}
-	BIO_free(bio);
-	ERR_clear_error();
-	return x;
-}
-
+/*
+ * The signer: the issuer given, or one loaded from the key files through
+ * the same loader as the EST service's (server/pki/issuer.h). The issuing
+ * CA must be a CA that may sign CRLs.
+ */
 static rp_status load_signer(rp_crl *c, const rp_crl_opts *o, char *err, size_t cap)
 {
-	char pass[RP_PKI_PASSPHRASE_MAX + 2u], why[160];
-	const char *pwhy = "";
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	size_t len = 0;
-	rp_status st = RP_E_CONFIG;
+	const rp_pki_issuer *is = o->issuer;
+	rp_pki_issuer_opts io;
+	X509 *cert;
+	rp_status st;
 
-	cert = read_first_cert(o->issuing_cert, err, cap);
-	if (cert == NULL) {
-		goto out;
-	}
-	if (X509_check_ca(cert) < 1 || (X509_get_key_usage(cert) & KU_CRL_SIGN) == 0) {
-		set_err(err, cap, "pki.issuing_cert %s: not a CA certificate that may sign CRLs",
-			o->issuing_cert);
-		goto out;
-	}
-	if (rp_file_read_private(o->issuing_key_pass, pass, sizeof(pass), &len, why, sizeof(why)) !=
-	    RP_OK) {
-		set_err(err, cap, "pki.issuing_key_pass %s: %s", o->issuing_key_pass, why);
-		goto out;
-	}
-	if (len > 0 && pass[len - 1u] == '\n') {
-		len--;
-		if (len > 0 && pass[len - 1u] == '\r') {
-			len--;
+	if (is == NULL) {
+		memset(&io, 0, sizeof(io));
+		io.cert = o->issuing_cert;
+		io.keystore = RP_PKI_ISSUER_FILE;
+		io.key_file = o->issuing_key;
+		io.pass_file = o->issuing_key_pass;
+		st = rp_pki_issuer_open(&io, &c->own_issuer, err, cap);
+		if (st != RP_OK) {
+			return st;
 		}
+		is = c->own_issuer;
 	}
-	if (len == 0 || len > RP_PKI_PASSPHRASE_MAX) {
-		set_err(err, cap, "pki.issuing_key_pass %s: empty, or longer than %u bytes",
-			o->issuing_key_pass, RP_PKI_PASSPHRASE_MAX);
-		goto out;
+	cert = rp_pki_issuer_cert(is);
+	if (cert == NULL || X509_check_ca(cert) < 1 ||
+	    (X509_get_key_usage(cert) & KU_CRL_SIGN) == 0) {
+		set_err(err, cap, "pki.issuing_cert %s: not a CA certificate that may sign CRLs",
+			o->issuing_cert != NULL ? o->issuing_cert : "(the issuer's)");
+		ERR_clear_error();
+		return RP_E_CONFIG;
 	}
-	st = rp_pki_key_load(o->issuing_key, pass, len, &key, &pwhy);
-	if (st != RP_OK) {
-		set_err(err, cap, "pki.issuing_key %s: %s%s", o->issuing_key, pwhy,
-			st == RP_E_AUTH ? " (pki.issuing_key_pass is not its passphrase)" : "");
-		st = st == RP_E_AUTH || st == RP_E_NOMEM ? st : RP_E_CONFIG;
-		goto out;
-	}
-	st = rp_pki_signer_new(cert, key, &c->signer, &pwhy);
-	if (st != RP_OK) {
-		set_err(err, cap, "pki.issuing_key %s: %s", o->issuing_key,
-			st == RP_E_CRYPTO ? "not the key of pki.issuing_cert" : pwhy);
-		st = st == RP_E_NOMEM ? st : RP_E_CONFIG;
-	}
-out:
-	rp_wipe(pass, sizeof(pass));
-	EVP_PKEY_free(key); /* the signer keeps its own reference */
-	X509_free(cert);
-	return st;
+	c->signer = rp_pki_issuer_signer(is);
+	return RP_OK;
 }
 
 /* SHA-256 of the DER subject of the issuing CA, as lower-case hex. */
@@ -608,9 +577,10 @@ rp_status rp_crl_open(const rp_crl_opts *o, rp_store *store, rp_crl **out, char 
 	if (out != NULL) {
 		*out = NULL;
 	}
-	if (o == NULL || store == NULL || out == NULL || o->issuing_cert == NULL ||
-	    o->issuing_key == NULL || o->issuing_key_pass == NULL || o->path == NULL ||
-	    o->path[0] == '\0') {
+	if (o == NULL || store == NULL || out == NULL ||
+	    (o->issuer == NULL &&
+	     (o->issuing_cert == NULL || o->issuing_key == NULL || o->issuing_key_pass == NULL)) ||
+	    o->path == NULL || o->path[0] == '\0') {
 		set_err(err, err_cap, "crl: missing argument");
 		return RP_E_INVALID_ARG;
 	}
@@ -671,7 +641,7 @@ void rp_crl_close(rp_crl *c)
 	if (c == NULL) {
 		return;
 	}
-	rp_pki_signer_free(c->signer);
+	rp_pki_issuer_close(c->own_issuer); /* nothing signs any more */
 	rp_free(NULL, c->path);
 	rp_free(NULL, c->der);
 	pthread_mutex_destroy(&c->mu);

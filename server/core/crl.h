@@ -25,10 +25,12 @@
  * - Ownership: rp_crl_open() copies the paths it is given; the store is
  *   borrowed and MUST outlive the object. Buffers returned through
  *   `uint8_t **` are the caller's (rp_free(NULL, p)).
- * - Secrets: the issuing key's passphrase is read into a stack buffer that
- *   is wiped on every path; the decrypted key lives in the signer until
- *   rp_crl_close() (EVP_PKEY_free clears it). Nothing secret is logged or
- *   written to err.
+ * - The issuing key: from server/pki/issuer.h, the one loader of it (the
+ *   same one the EST service uses). rampartd passes the issuer it shares
+ *   with the API (rp_crl_opts.issuer: a key file or a PKCS#11 token),
+ *   which MUST outlive the rp_crl; without one, rp_crl_open() loads the
+ *   key files of the options through that loader and rp_crl_close()
+ *   frees them. Nothing secret is logged or written to err.
  * - Time: `now` arguments are Unix seconds (UTC), `now_ms` milliseconds.
  * - Errors: err (if non-NULL and err_cap > 0) receives a reason naming the
  *   file or the key, safe to log.
@@ -39,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pki/issuer.h"
 #include "pki/pki.h"
 #include "rampart/status.h"
 #include "store/store.h"
@@ -105,6 +108,10 @@ rp_status rp_crl_revoke_device(rp_store *st, const char *id, int reason, int64_t
 typedef struct rp_crl rp_crl;
 
 typedef struct rp_crl_opts {
+	/* The issuing CA and its key, loaded by the caller (borrowed: close it
+	 * after rp_crl_close()); its certificate must have cRLSign. NULL: the
+	 * three files below are loaded (rp_pki_issuer_open(), a key file). */
+	const rp_pki_issuer *issuer;
 	const char *issuing_cert;     /* PEM, the first certificate: a CA with cRLSign */
 	const char *issuing_key;      /* encrypted PKCS#8 (rp_pki_key_load) */
 	const char *issuing_key_pass; /* a file holding its passphrase (mode 0600) */
@@ -118,15 +125,15 @@ typedef struct rp_crl_opts {
 } rp_crl_opts;
 
 /*
- * Loads the issuing CA and its key (the same files and rules as the EST
- * service), and reads the CRL file if there is one: a CRL of this issuer
+ * Takes the issuer (or loads the issuing CA and its key: the same loader
+ * and rules as the EST service), and reads the CRL file if there is one: a CRL of this issuer
  * there raises the floor of the next cRLNumber to its number plus one (a
  * store restored from an older backup cannot make numbers go back).
  * Makes no CRL: call rp_crl_refresh(). Returns RP_OK and *out;
- * RP_E_INVALID_ARG (NULL, next_update_s out of range); RP_E_CONFIG (a file
- * missing or unusable, the key not the certificate's, a CA without
- * cRLSign, other_crl_file holding this issuer's CRL); RP_E_AUTH (wrong
- * passphrase); RP_E_NOMEM.
+ * RP_E_INVALID_ARG (NULL, neither issuer nor the three files, next_update_s
+ * out of range); RP_E_CONFIG (a file missing or unusable, the key not the
+ * certificate's, a CA without cRLSign, other_crl_file holding this
+ * issuer's CRL); RP_E_AUTH (wrong passphrase); RP_E_NOMEM.
  */
 rp_status rp_crl_open(const rp_crl_opts *o, rp_store *store, rp_crl **out, char *err,
 		      size_t err_cap);

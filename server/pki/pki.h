@@ -34,9 +34,10 @@
  * - OpenSSL's per-thread error queue is left empty by every function.
  *
  * Signing keys are any EVP_PKEY: a software key loaded with
- * rp_pki_key_load() today, a key of a PKCS#11 provider (the offline root in
- * a token) later. The engine only signs through X509_sign() and friends and
- * reads the public half; it never asks for the private key's bytes.
+ * rp_pki_key_load(), or a key in a PKCS#11 token (rampart/keystore.h's
+ * rp_keystore_pkey(); rampartd's issuing key: pki/issuer.h). The engine
+ * only signs through X509_sign() and friends and reads the public half; it
+ * never asks for the private key's bytes.
  */
 #ifndef RP_SERVER_PKI_H
 #define RP_SERVER_PKI_H

@@ -54,6 +54,7 @@
 #include "core/sessions.h"
 #include "loop/loop.h"
 #include "net/tls.h"
+#include "pki/issuer.h"
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/file.h"
@@ -94,6 +95,10 @@ typedef struct app {
 	int sigfd;
 	unsigned errors;
 
+	/* The issuing CA and its key (a key file or a PKCS#11 token), loaded
+	 * once and shared by the CRL and the API's EST service; closed after
+	 * both. NULL: no issuing CA. */
+	rp_pki_issuer *issuer;
 	rp_crl *crl;    /* NULL: no issuing CA, no CRL of ours */
 	int crl_in_tls; /* the device listener checks our CRL (the issuing CA is in tls.ca) */
 	char crl_path[RP_LIMIT_CONFIG_PATH_LEN];
@@ -689,6 +694,43 @@ static void revoker_stop(app *a)
 }
 
 /*
+ * The issuing CA and its key, from a key file or a PKCS#11 token
+ * (pki.issuing_keystore): the one load of the key, for the CRL and EST.
+ * Off without pki.issuing_cert.
+ */
+static int start_issuer(app *a)
+{
+	const rp_config *c = &a->cfg;
+	rp_pki_issuer_opts o;
+	char err[512];
+	rp_status st;
+
+	if (c->pki_issuing_cert[0] == '\0') {
+		return 1;
+	}
+	memset(&o, 0, sizeof(o));
+	o.cert = c->pki_issuing_cert;
+	if (c->pki_issuing_keystore == RP_CONFIG_KEYSTORE_PKCS11) {
+		o.keystore = RP_PKI_ISSUER_PKCS11;
+		o.module = c->pki_pkcs11_module;
+		o.token_label = c->pki_pkcs11_token;
+		o.pin_file = c->pki_pkcs11_pin_file;
+		o.key_label = c->pki_issuing_key_label;
+	} else {
+		o.keystore = RP_PKI_ISSUER_FILE;
+		o.key_file = c->pki_issuing_key;
+		o.pass_file = c->pki_issuing_key_pass;
+	}
+	st = rp_pki_issuer_open(&o, &a->issuer, err, sizeof(err));
+	if (st != RP_OK) {
+		fprintf(stderr, "rampartd: issuing CA: %s\n", err);
+		return 0;
+	}
+	rp_log(RP_LOG_INFO, "rampartd", "issuing CA key: %s", rp_pki_issuer_where(a->issuer));
+	return 1;
+}
+
+/*
  * The issuing CA's CRL: opened and made before the device listener's TLS
  * context, which loads it. Off without pki.issuing_cert.
  */
@@ -709,9 +751,8 @@ static int start_crl(app *a)
 		return 0;
 	}
 	memset(&o, 0, sizeof(o));
-	o.issuing_cert = a->cfg.pki_issuing_cert;
-	o.issuing_key = a->cfg.pki_issuing_key;
-	o.issuing_key_pass = a->cfg.pki_issuing_key_pass;
+	o.issuer = a->issuer;
+	o.issuing_cert = a->cfg.pki_issuing_cert; /* for messages */
 	o.path = a->crl_path;
 	o.next_update_s = (int64_t)a->cfg.pki_crl_next_update_s;
 	o.other_crl_file = a->cfg.tls_crl;
@@ -895,10 +936,8 @@ static int start_api(app *a)
 		ao.crl = api_crl;
 		ao.crl_ctx = a;
 	}
-	/* Enrollment (EST): rp_api_start() loads the issuing CA once ("" = off). */
-	ao.est_issuing_cert = a->cfg.pki_issuing_cert;
-	ao.est_issuing_key = a->cfg.pki_issuing_key;
-	ao.est_issuing_key_pass = a->cfg.pki_issuing_key_pass;
+	/* Enrollment (EST): the issuing CA start_issuer() loaded (NULL = off). */
+	ao.est_issuer = a->issuer;
 	ao.est_root_cert = a->cfg.pki_root_cert;
 	ao.est_manufacturer_ca = a->cfg.est_manufacturer_ca;
 	ao.est_fleet = a->cfg.pki_fleet;
@@ -977,7 +1016,7 @@ static int run(const char *path)
 		fprintf(stderr, "rampartd: cannot block signals\n");
 		goto out;
 	}
-	if (!pid_file_take(&a) || !open_store(&a) || !start_crl(&a)) {
+	if (!pid_file_take(&a) || !open_store(&a) || !start_issuer(&a) || !start_crl(&a)) {
 		goto out;
 	}
 	if (needs_tls(&a.cfg)) {
@@ -1109,6 +1148,9 @@ out:
 	}
 	rp_store_close(a.store);
 	rp_crl_close(a.crl);
+	/* After everything that signs with it (the API, the CRL): a token's key
+	 * must not outlive its keystore. */
+	rp_pki_issuer_close(a.issuer);
 	rp_sessions_free(a.sessions);
 	rp_server_free(a.server);
 	rp_telemetry_free(a.telemetry);

@@ -27,6 +27,11 @@ Groups (one CTest test each, see CMakeLists.txt):
               GET /crl verified by openssl with the serial listed and its
               cRLNumber growing; rampartd not running; the pid file's lock
   PostgreSQL  init and audit verify against a throw-away PostgreSQL
+  Pkcs11      init with the root and issuing CA keys generated in SoftHSM2
+              tokens (never extractable, no key file anywhere); rampartd with
+              the issuing key in its token: EST enrollment, the CRL re-signed
+              at a revocation (openssl crl -verify); a wrong PIN, a missing
+              token or key refused at start; init's refusals and rollback
 
 On failure the temporary directory is kept (its path is printed);
 RP_IT_KEEP=1 keeps it always.
@@ -1078,6 +1083,368 @@ class PostgreSQL(CliTest):
                       "UPDATE audit_log SET actor = 'someone' WHERE id = 1")
         r = rampart("audit", "verify", "--store", self.url)
         self.assertFails(r, 1, r"entry 1: ")
+
+
+# --------------------------------------------------------------------------
+# 8. The CA keys in PKCS#11 tokens (rampart init --pkcs11-*)
+# --------------------------------------------------------------------------
+
+SOFTHSM_MODULES = ("/usr/lib/softhsm/libsofthsm2.so",
+                   "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+                   "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so")
+SO_PIN = "13579111"
+
+
+class SoftHSM:
+    """SoftHSM2 tokens in a directory of their own: softhsm2.conf with
+    directories.tokendir there, SOFTHSM2_CONF pointing at it (for rampart,
+    rampartd and the tools, through env()), a PIN file (0600) per token."""
+
+    def __init__(self, root):
+        self.dir = os.path.join(root, "hsm")
+        os.makedirs(os.path.join(self.dir, "tokens"), mode=0o700)
+        self.conf = os.path.join(self.dir, "softhsm2.conf")
+        with open(self.conf, "w") as fh:
+            fh.write("directories.tokendir = %s\nobjectstore.backend = file\n"
+                     % os.path.join(self.dir, "tokens"))
+        self.saved = os.environ.get("SOFTHSM2_CONF")
+        os.environ["SOFTHSM2_CONF"] = self.conf
+        self.module = os.environ.get("RP_SOFTHSM_MODULE") or next(
+            (m for m in SOFTHSM_MODULES if os.path.exists(m)), None)
+        missing = [t for t in ("softhsm2-util", "pkcs11-tool") if not shutil.which(t)]
+        if self.module is None or missing:
+            raise AssertionError("SoftHSM2 and OpenSC are needed (scripts/bootstrap): "
+                                 "module %r, missing %r" % (self.module, missing))
+        self.pins = {}
+
+    def restore(self):
+        if self.saved is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = self.saved
+
+    def token(self, label, pin):
+        """A new token; the path of its PIN file (mode 0600)."""
+        p = subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label,
+                            "--pin", pin, "--so-pin", SO_PIN], capture_output=True,
+                           timeout=30, env=env())
+        if p.returncode != 0:
+            raise AssertionError("softhsm2-util: %s" % p.stderr.decode(errors="replace"))
+        self.pins[label] = pin
+        return self.pin_file(label + ".pin", pin)
+
+    def pin_file(self, name, pin, mode=0o600):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as fh:
+            fh.write(pin + "\n")
+        os.chmod(path, mode)
+        return path
+
+    def objects(self, label, kind=None):
+        """pkcs11-tool --list-objects on a token, logged in (another program
+        than Rampart asking the token)."""
+        args = ["pkcs11-tool", "--module", self.module, "--token-label", label, "--login",
+                "--pin", self.pins[label], "--list-objects"]
+        if kind:
+            args += ["--type", kind]
+        p = subprocess.run(args, capture_output=True, timeout=30, env=env())
+        if p.returncode != 0:
+            raise AssertionError("pkcs11-tool: %s" % p.stderr.decode(errors="replace"))
+        return p.stdout.decode(errors="replace")
+
+
+def ec_point_of(cert):
+    """The certificate's public EC point, uncompressed, as hex."""
+    der = openssl("x509", "-in", cert, "-noout", "-pubkey").stdout
+    spki = openssl("pkey", "-pubin", "-outform", "DER", stdin=der).stdout
+    n = 97 if len(spki) > 100 else 65  # P-384 or P-256: 04 || X || Y
+    return spki[-n:].hex()
+
+
+class Pkcs11(CliTest):
+    """rampart init with the root and issuing CA keys generated in SoftHSM2
+    tokens, then rampartd signing with the issuing key in its token:
+    device certificates (EST) and the CRL."""
+
+    # rampartd started, and devices enrolled, as groups Rampartd and Revoke do.
+    accepts = Rampartd.accepts
+    start = Rampartd.start
+    stop_and_check = Rampartd.stop_and_check
+    api = Revoke.api
+    login = Revoke.login
+    curl = Revoke.curl
+    enroll = Revoke.enroll
+    connected = Revoke.connected
+    crl = Revoke.crl
+    revoke = Revoke.revoke
+
+    FLEET_PIN = "24681357"
+    ROOT_PIN = "97531864"
+
+    def setUp(self):
+        super().setUp()
+        self.hsm = SoftHSM(self.tmp)
+        self.addCleanup(self.hsm.restore)
+        self.fleet_pin = self.hsm.token("rp-fleet", self.FLEET_PIN)
+        self.cookie = self.csrf = None
+
+    def p11(self, *extra, root_token=True):
+        args = ["--pkcs11-module", self.hsm.module, "--pkcs11-token", "rp-fleet",
+                "--pkcs11-pin-file", self.fleet_pin]
+        if root_token:
+            root_pin = self.hsm.token("rp-root", self.ROOT_PIN)
+            args += ["--pkcs11-root-token", "rp-root", "--pkcs11-root-pin-file", root_pin]
+        return args + list(extra)
+
+    def private_keys(self, root):
+        """Files under root holding a private key, as paths relative to root."""
+        found = []
+        for d, _, files in os.walk(root):
+            for n in files:
+                with open(os.path.join(d, n), "rb") as fh:
+                    if b"PRIVATE KEY-----" in fh.read():
+                        found.append(os.path.relpath(os.path.join(d, n), root))
+        return sorted(found)
+
+    def assert_key_in_token(self, token, label, cert):
+        priv = self.hsm.objects(token, "privkey")
+        self.assertEqual(priv.count("Private Key Object"), 1, priv)
+        self.assertRegex(priv, r"label:\s+%s\n" % re.escape(label))
+        self.assertRegex(priv, r"Access:\s+sensitive, always sensitive, never extractable")
+        self.assertRegex(priv, r"Usage:\s+sign\n")
+        # The token's public key is the certificate's.
+        pub = self.hsm.objects(token, "pubkey")
+        m = re.search(r"EC_POINT:\s+([0-9a-f]+)", pub)
+        self.assertIsNotNone(m, pub)
+        self.assertTrue(m.group(1).endswith(ec_point_of(cert)), (m.group(1), pub))
+
+    def test_keys_in_tokens_rampartd_issues_and_signs_the_crl(self):
+        f = self.fleet
+        r = self.init_ok(*self.p11("--alg", "p384"))
+        # Printed: where the keys are, no passphrase, what to do with the root's token.
+        self.assertRegex(r.out, r"root CA key +PKCS#11 token 'rp-root', key 'rampart-root-ca'")
+        self.assertRegex(r.out, r"issuing CA key +PKCS#11 token 'rp-fleet', key "
+                                r"'rampart-issuing-ca'")
+        self.assertIn("Remove token 'rp-root' now and keep it offline", r.out)
+        self.assertNotIn("root-ca-passphrase", r.out)
+        self.assertNotIn(self.FLEET_PIN, r.out + r.err)
+        self.assertNotIn(self.ROOT_PIN, r.out + r.err)
+        # No CA key on disk: not in the data directory, not in the offline one
+        # (the server's TLS key is the one key file, as without a token).
+        self.assertEqual(self.private_keys(f.data), ["pki/server.key"])
+        self.assertEqual(self.private_keys(f.offline), [])
+        self.assertEqual(os.listdir(f.offline), ["root-ca.crt"])
+        for gone in ("root-ca.key", "issuing-ca.key", "issuing-ca.pass"):
+            for d in (f.pki, f.secrets, f.offline):
+                self.assertFalse(os.path.exists(os.path.join(d, gone)), gone)
+        # Each key in its token: never extractable, the certificate's key; the
+        # root's token holds the root key only, rampartd's the issuing key only.
+        self.assert_key_in_token("rp-root", "rampart-root-ca", f.p("root-ca.crt"))
+        self.assert_key_in_token("rp-fleet", "rampart-issuing-ca", f.p("issuing-ca.crt"))
+        # The certificates the tokens signed verify; the root is P-384.
+        trust, issuing = f.p("device-trust.crt"), f.p("issuing-ca.crt")
+        openssl("verify", "-x509_strict", "-CAfile", trust, issuing)
+        openssl("verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", trust,
+                "-untrusted", issuing, f.p("server.crt"))
+        text = openssl("x509", "-in", issuing, "-noout", "-text").stdout.decode()
+        self.assertIn("ecdsa-with-SHA384", text)  # signed by the P-384 root in its token
+        # The configuration names the key in the token, no key file.
+        with open(f.config) as fh:
+            conf = fh.read()
+        for line in ("pki.issuing_keystore pkcs11", "pki.pkcs11_module " + self.hsm.module,
+                     "pki.pkcs11_token rp-fleet", "pki.pkcs11_pin_file " + self.fleet_pin,
+                     "pki.issuing_key_label rampart-issuing-ca"):
+            self.assertIn(line + "\n", conf)
+        self.assertNotIn("pki.issuing_key ", conf)
+        self.assertNotIn("pki.issuing_key_pass", conf)
+        audit = f.sql("SELECT detail FROM audit_log WHERE action = 'pki.init'")
+        self.assertIn('"ca_keys":"pkcs11"', audit[0][0])
+        # rampartd accepts it, and starts with the root's token gone (offline).
+        p = subprocess.run([RAMPARTD, "--check-config", f.config], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, env=env(), timeout=20)
+        self.assertEqual(p.returncode, 0, p.stdout.decode())
+        root_dir = self.token_dir("rp-root")
+        shutil.move(root_dir, os.path.join(self.hsm.dir, "removed-root-token"))
+        self.d, self.mqtt = self.start()
+        self.assertIsNotNone(self.d.wait(re.compile(
+            r"issuing CA key: PKCS#11 token 'rp-fleet', key 'rampart-issuing-ca'")),
+            self.d.text())
+        m = self.d.wait(Daemon.API_RE, timeout=5)
+        self.assertIsNotNone(m, "this rampartd has no REST API:\n" + self.d.text())
+        self.https = int(m.group(1))
+        self.run_conf = os.path.join(self.tmp, "run.conf")
+        self.trust = trust
+        self.ctx = ssl.create_default_context(cafile=trust)
+        # A device enrolls over EST (openssl, curl); its certificate, signed in
+        # the token, verifies against the root; it connects over mutual TLS.
+        self.login()
+        crt, key, serial = self.enroll("dev-p11")
+        r = openssl("verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", trust,
+                    "-untrusted", issuing, crt)
+        self.assertIn(b"OK", r.stdout)
+        c = self.connected(crt, key, "dev-p11")
+        # The first CRL (made at start) is the token's signature too.
+        _, _, text, n0 = self.crl()
+        self.assertNotIn(serial, text.upper())
+        # Revoked: rampartd re-signs the CRL with the token's key.
+        r = self.revoke("dev-p11", "--reason", "keyCompromise")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIsNotNone(c.until_closed(3)[1], "dev-p11 still connected")
+        deadline = time.monotonic() + 5
+        while True:
+            _, path, text, n1 = self.crl()  # verified against fleet-ca.crt inside
+            if n1 > n0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertGreater(n1, n0)
+        self.assertIn("SERIAL NUMBER: " + serial, text.upper())
+        # And with `openssl crl -verify` against the issuing CA alone.
+        v = openssl("crl", "-inform", "DER", "-in", path, "-noout", "-CAfile", issuing,
+                    "-verify", check=False)
+        self.assertIn(b"verify OK", v.stdout + v.stderr)
+        # The CRL file rampartd keeps on disk: the same signature.
+        v = openssl("crl", "-in", os.path.join(f.data, "issuing-ca.crl"), "-noout",
+                    "-CAfile", issuing, "-verify", check=False)
+        self.assertIn(b"verify OK", v.stdout + v.stderr)
+        self.assertEqual(self.d.stop(), 0, self.d.text())
+        self.assertNotIn(self.FLEET_PIN, self.d.text())
+
+    def token_dir(self, label):
+        """The directory of a SoftHSM2 token, found by its label."""
+        tokens = os.path.join(self.hsm.dir, "tokens")
+        for d in os.listdir(tokens):
+            with open(os.path.join(tokens, d, "token.object"), "rb") as fh:
+                if label.encode().ljust(32, b" ") in fh.read():
+                    return os.path.join(tokens, d)
+        raise AssertionError("no token %s in %s" % (label, tokens))
+
+    def test_one_token_for_both_keys(self):
+        r = self.init_ok(*self.p11(root_token=False))
+        self.assertIn("It shares the token with the issuing CA key", r.out)
+        priv = self.hsm.objects("rp-fleet", "privkey")
+        self.assertEqual(priv.count("Private Key Object"), 2, priv)
+        self.assertEqual(priv.count("never extractable"), 2, priv)
+        self.assertEqual(self.private_keys(self.fleet.data), ["pki/server.key"])
+        text = openssl("x509", "-in", self.fleet.p("root-ca.crt"), "-noout",
+                       "-text").stdout.decode()
+        self.assertIn("prime256v1", text)  # --alg's default
+        d, _ = self.start()
+        self.assertIsNotNone(d.wait(re.compile(r"issuing CA key: PKCS#11 token")), d.text())
+        self.assertIsNotNone(d.wait(re.compile(r"CRL \d+ of the issuing CA")), d.text())
+
+    def start_refused(self, conf_text):
+        """rampartd with conf_text: it must refuse to start; its output."""
+        path = os.path.join(self.tmp, "bad.conf")
+        with open(path, "w") as fh:
+            fh.write(conf_text + "loops 1\nlistener.mqtts 127.0.0.1:0\n"
+                     "listener.https 127.0.0.1:0\n")
+        p = subprocess.run([RAMPARTD, "-c", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, env=env(), timeout=60)
+        out = p.stdout.decode(errors="replace")
+        self.assertNotEqual(p.returncode, 0, out)
+        self.assertFalse(any(m in out for m in SANITIZER_MARKS), out)
+        self.assertNotIn("listening on", out)
+        return out
+
+    def test_wrong_pin_missing_token_missing_key_refused_at_start(self):
+        self.init_ok(*self.p11(root_token=False))
+        with open(self.fleet.config) as fh:
+            conf = fh.read()
+        # A wrong PIN: the token refuses it; the message names the file, not the PIN.
+        wrong = self.hsm.pin_file("wrong.pin", "11112222")
+        out = self.start_refused(conf.replace(self.fleet_pin, wrong))
+        self.assertRegex(out, r"rampartd: issuing CA: .*token 'rp-fleet' refused the PIN "
+                              r"in %s \(wrong PIN\)" % re.escape(wrong))
+        self.assertNotIn("11112222", out)
+        # A PIN file others may read.
+        loose = self.hsm.pin_file("loose.pin", self.FLEET_PIN, mode=0o644)
+        out = self.start_refused(conf.replace(self.fleet_pin, loose))
+        self.assertRegex(out, r"rampartd: issuing CA: .*%s.*group or others" % re.escape(loose))
+        # A token that is not there: another label, then the token itself gone.
+        out = self.start_refused(conf.replace("pki.pkcs11_token rp-fleet",
+                                              "pki.pkcs11_token rp-elsewhere"))
+        self.assertRegex(out, r"rampartd: issuing CA: .*no token labelled 'rp-elsewhere'")
+        # A key that is not on the token: never generated by rampartd.
+        out = self.start_refused(conf.replace("pki.issuing_key_label rampart-issuing-ca",
+                                              "pki.issuing_key_label nothing-here"))
+        self.assertRegex(out, r"rampartd: issuing CA: pki.issuing_key_label: no key "
+                              r"'nothing-here' on token 'rp-fleet'")
+        self.assertEqual(self.hsm.objects("rp-fleet", "privkey").count("Private Key"), 2)
+        shutil.move(self.token_dir("rp-fleet"), os.path.join(self.hsm.dir, "removed"))
+        out = self.start_refused(conf)
+        self.assertRegex(out, r"rampartd: issuing CA: .*no token labelled 'rp-fleet'")
+        # --check-config reads the file only: it still accepts it.
+        p = subprocess.run([RAMPARTD, "--check-config", self.fleet.config],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env(),
+                           timeout=20)
+        self.assertEqual(p.returncode, 0, p.stdout.decode())
+
+    def test_init_refusals_change_nothing(self):
+        f = self.fleet
+
+        def fleet_files():
+            return sorted(n for n in os.listdir(self.tmp) if n != "hsm")
+        # Usage: the three go together; no --root-key-inside; one label twice.
+        base = ["init", "--config", f.config, "--data-dir", f.data, "--name", "localhost"]
+        m = ["--pkcs11-module", self.hsm.module]
+        for args, why in (
+                (m + ["--pkcs11-token", "rp-fleet"], r"--pkcs11-pin-file: required"),
+                (m + ["--pkcs11-pin-file", self.fleet_pin], r"--pkcs11-token: required"),
+                (m + ["--pkcs11-token", "rp-fleet", "--pkcs11-pin-file", self.fleet_pin,
+                      "--root-key-inside"], r"--root-key-inside: not with --pkcs11"),
+                (m + ["--pkcs11-token", "rp-fleet", "--pkcs11-pin-file", self.fleet_pin,
+                      "--pkcs11-root-label", "ca", "--pkcs11-issuing-label", "ca"],
+                 r"--pkcs11-issuing-label: the root key's label"),
+                (m + ["--pkcs11-token", "x" * 33, "--pkcs11-pin-file", self.fleet_pin],
+                 r"--pkcs11-token: 1 to 32 bytes"),
+                (["--pkcs11-root-label", "r"], r"--pkcs11-module: required")):
+            r = rampart(*(base + args))
+            self.assertEqual(r.rc, 2, r)
+            self.assertRegex(r.err, r"^rampart init: " + why, r)
+            self.assertEqual(fleet_files(), [], args)
+        # A wrong PIN: refused before anything is made; the token untouched.
+        wrong = self.hsm.pin_file("wrong.pin", "11112222")
+        r = rampart(*(base + m + ["--pkcs11-token", "rp-fleet", "--pkcs11-pin-file", wrong]))
+        self.assertFails(r, 1, r"token 'rp-fleet' refused the PIN")
+        self.assertNotIn("11112222", r.out + r.err)
+        self.assertEqual(fleet_files(), [])
+        self.assertNotIn("Private Key", self.hsm.objects("rp-fleet"))
+        # No such token.
+        r = rampart(*(base + m + ["--pkcs11-token", "rp-none", "--pkcs11-pin-file",
+                                  self.fleet_pin]))
+        self.assertFails(r, 1, r"no token labelled 'rp-none'")
+        self.assertEqual(fleet_files(), [])
+        # A label in use on the token: refused, nothing made, the key kept.
+        self.init_ok(*self.p11(root_token=False))
+        before = self.hsm.objects("rp-fleet")
+        again = Fleet(os.path.join(self.tmp, "again"))
+        r = rampart(*again.args(*self.p11(root_token=False)))
+        self.assertFails(r, 1, r"a key labelled 'rampart-root-ca' is there already; "
+                               r"nothing was changed")
+        self.assertFalse(os.path.exists(again.root))
+        self.assertEqual(self.hsm.objects("rp-fleet"), before)
+
+    def test_rollback_destroys_the_keys_it_generated(self):
+        """Standard output full at the very end: init rolls back, the key pairs
+        it generated in the token included; the same init then succeeds."""
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([RAMPART] + self.fleet.args(*self.p11()), stdout=full,
+                               stderr=subprocess.PIPE, env=env(), timeout=60)
+        err = p.stderr.decode(errors="replace")
+        self.assertFalse(any(m in err for m in SANITIZER_MARKS), err)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("rollback: everything init had made was removed", err)
+        self.assertEqual(sorted(n for n in os.listdir(self.tmp) if n != "hsm"), [])
+        for token in ("rp-fleet", "rp-root"):
+            objs = self.hsm.objects(token)
+            self.assertNotIn("Private Key", objs, token)
+            self.assertNotIn("Public Key", objs, token)
+        r = rampart(*self.fleet.args("--pkcs11-module", self.hsm.module, "--pkcs11-token",
+                                     "rp-fleet", "--pkcs11-pin-file", self.fleet_pin,
+                                     "--pkcs11-root-token", "rp-root",
+                                     "--pkcs11-root-pin-file",
+                                     os.path.join(self.hsm.dir, "rp-root.pin")))
+        self.assertEqual(r.rc, 0, r)
 
 
 def main():

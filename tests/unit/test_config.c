@@ -268,6 +268,117 @@ static void test_pki_keys(void **state)
 		     NAME ":2: pki.fleet: set twice (first at line 1)");
 }
 
+/* The issuing key in a PKCS#11 token (pki.issuing_keystore pkcs11): the
+ * module, the token, the PIN file and the key's label, all four needed;
+ * exclusive with the key file and its passphrase file; the labels within
+ * PKCS#11's sizes; none of it without the issuing CA. */
+static void test_pki_pkcs11_keys(void **state)
+{
+	static const char cert[] = "pki.issuing_cert /v/pki/issuing-ca.crt\n"
+				   "pki.root_cert /v/pki/device-trust.crt\n";
+	static const char p11[] = "pki.issuing_keystore pkcs11\n"
+				  "pki.pkcs11_module /usr/lib/softhsm/libsofthsm2.so\n"
+				  "pki.pkcs11_token rampart ca\n"
+				  "pki.pkcs11_pin_file /etc/rampart/token.pin\n"
+				  "pki.issuing_key_label acme-issuing-ca\n";
+	static const char p11_no_token[] = "pki.issuing_keystore pkcs11\n"
+					   "pki.pkcs11_module /m.so\n"
+					   "pki.pkcs11_pin_file /pin\n"
+					   "pki.issuing_key_label k\n";
+	static const char p11_no_label[] = "pki.issuing_keystore pkcs11\n"
+					   "pki.pkcs11_module /m.so\n"
+					   "pki.pkcs11_token t\n"
+					   "pki.pkcs11_pin_file /pin\n";
+	char text[2048];
+
+	(void)state;
+	expect_ok("");
+	assert_int_equal(cfg.pki_issuing_keystore, RP_CONFIG_KEYSTORE_FILE);
+	assert_string_equal(cfg.pki_pkcs11_module, "");
+	assert_string_equal(cfg.pki_pkcs11_token, "");
+	assert_string_equal(cfg.pki_pkcs11_pin_file, "");
+	assert_string_equal(cfg.pki_issuing_key_label, "");
+	snprintf(text, sizeof(text), "%s%s", cert, p11);
+	expect_ok(text);
+	assert_int_equal(cfg.pki_issuing_keystore, RP_CONFIG_KEYSTORE_PKCS11);
+	assert_string_equal(cfg.pki_pkcs11_module, "/usr/lib/softhsm/libsofthsm2.so");
+	assert_string_equal(cfg.pki_pkcs11_token, "rampart ca"); /* blanks inside a label */
+	assert_string_equal(cfg.pki_pkcs11_pin_file, "/etc/rampart/token.pin");
+	assert_string_equal(cfg.pki_issuing_key_label, "acme-issuing-ca");
+	assert_string_equal(cfg.pki_issuing_key, "");
+	assert_string_equal(cfg.pki_issuing_key_pass, "");
+	/* The default keystore, said explicitly. */
+	expect_ok("pki.issuing_keystore file\npki.issuing_cert /c\npki.issuing_key /k\n"
+		  "pki.issuing_key_pass /p\npki.root_cert /r\n");
+	assert_int_equal(cfg.pki_issuing_keystore, RP_CONFIG_KEYSTORE_FILE);
+	/* Labels at their longest: 32 bytes (token), 64 bytes (key). */
+	snprintf(
+		text, sizeof(text),
+		"%s%spki.pkcs11_token 0123456789abcdef0123456789abcdef\n"
+		"pki.issuing_key_label "
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+		cert,
+		"pki.issuing_keystore pkcs11\npki.pkcs11_module /m.so\npki.pkcs11_pin_file /pin\n");
+	expect_ok(text);
+	assert_int_equal(strlen(cfg.pki_pkcs11_token), 32);
+	assert_int_equal(strlen(cfg.pki_issuing_key_label), 64);
+
+	/* One of the four missing: named on the line of pki.issuing_cert. */
+	snprintf(text, sizeof(text), "%s%s", cert, p11_no_label);
+	expect_error(text, NAME ":1: pki.issuing_cert: enrollment with pki.issuing_keystore "
+				"pkcs11 needs pki.issuing_key_label as well");
+	snprintf(text, sizeof(text), "%s%s", cert, p11_no_token);
+	expect_error(text, NAME ":1: pki.issuing_cert: enrollment with pki.issuing_keystore "
+				"pkcs11 needs pki.pkcs11_token as well");
+	/* A key file beside the token: the two exclude each other. */
+	snprintf(text, sizeof(text), "%s%spki.issuing_key /v/pki/issuing-ca.key\n", cert, p11);
+	expect_error(text, NAME ":8: pki.issuing_key: not with pki.issuing_keystore pkcs11 (the "
+				"key is in the token; remove this line)");
+	snprintf(text, sizeof(text), "%s%spki.issuing_key_pass /v/secrets/issuing-ca.pass\n", cert,
+		 p11);
+	expect_error(text, NAME ":8: pki.issuing_key_pass: not with pki.issuing_keystore pkcs11 "
+				"(the key is in the token; remove this line)");
+	/* Token keys with the file keystore (the default). */
+	expect_error("pki.issuing_cert /c\npki.issuing_key /k\npki.issuing_key_pass /p\n"
+		     "pki.root_cert /r\npki.pkcs11_token t\n",
+		     NAME
+		     ":5: pki.pkcs11_token: only with pki.issuing_keystore pkcs11 (the issuing "
+		     "key is a file here: pki.issuing_key)");
+	/* The file keystore still needs its files (the message as before). */
+	expect_error("pki.issuing_cert /c\npki.issuing_keystore file\npki.issuing_key_pass /p\n"
+		     "pki.root_cert /r\n",
+		     NAME ":1: pki.issuing_cert: enrollment needs pki.issuing_key as well");
+	/* None of it without the issuing CA. */
+	expect_error("pki.issuing_keystore pkcs11\n",
+		     NAME ":1: pki.issuing_keystore: set without pki.issuing_cert (enrollment is "
+			  "off without the issuing CA)");
+	expect_error("pki.pkcs11_module /m.so\n",
+		     NAME ":1: pki.pkcs11_module: set without pki.issuing_cert (enrollment is off "
+			  "without the issuing CA)");
+	expect_error("pki.issuing_key_label k\n",
+		     NAME ":1: pki.issuing_key_label: set without pki.issuing_cert (enrollment is "
+			  "off without the issuing CA)");
+	/* Values. A bad keystore is reported once, without derived errors. */
+	snprintf(text, sizeof(text), "%spki.issuing_keystore hsm\n", cert);
+	expect_error(text, NAME ":3: pki.issuing_keystore: 'hsm' is not file or pkcs11");
+	snprintf(text, sizeof(text), "%s%spki.pkcs11_token 0123456789abcdef0123456789abcdefX\n",
+		 cert, p11_no_token);
+	expect_error(text, NAME ":7: pki.pkcs11_token: '0123456789abcdef0123456789abcdefX' is "
+				"longer than 32 bytes");
+	snprintf(text, sizeof(text), "%s%spki.issuing_key_label a\tb\n", cert, p11_no_label);
+	expect_error(text, NAME ":7: pki.issuing_key_label: 'a\\x09b' holds a control character");
+	snprintf(text, sizeof(text),
+		 "%s%spki.issuing_key_label "
+		 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefX\n",
+		 cert, p11_no_label);
+	expect_error(text,
+		     NAME ":7: pki.issuing_key_label: "
+			  "'0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef...' "
+			  "is longer than 64 bytes"); /* quoted values are cut at 64 bytes */
+	snprintf(text, sizeof(text), "%s%spki.pkcs11_token other\n", cert, p11);
+	expect_error(text, NAME ":8: pki.pkcs11_token: set twice (first at line 5)");
+}
+
 /* The issuing CA's CRL (pki.crl, pki.crl_next_update): meaningful only with
  * the issuing CA; the CRL's lifetime within the PKI engine's bounds. */
 static void test_pki_crl_keys(void **state)
@@ -1273,6 +1384,7 @@ int main(void)
 		cmocka_unit_test(test_api_keys),
 		cmocka_unit_test(test_pki_keys),
 		cmocka_unit_test(test_pki_crl_keys),
+		cmocka_unit_test(test_pki_pkcs11_keys),
 		cmocka_unit_test(test_line_rules),
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_multi_error),
