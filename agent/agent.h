@@ -91,6 +91,11 @@ unsigned agent_config_parse(agent_config *c, const char *name, const char *buf, 
  */
 int agent_decimal_of(double v, int64_t *mantissa, int *exp10);
 
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in ms, and 32 random bits (util.c). */
+int64_t agent_mono_ms(void);
+int64_t agent_wall_ms(void);
+uint32_t agent_rnd32(void);
+
 /* Logs a line to stderr (the journal under systemd): level as syslog. */
 void agent_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -26,22 +26,6 @@
 #define COLLECT_OUT_MAX    256u
 #define REBOOT_DELAY_MS    2000u
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* fork + execv with stdout to a pipe (out_fd) or /dev/null (out_fd NULL). */
 static pid_t spawn(char *const argv[], int *out_fd)
 {
@@ -97,7 +81,7 @@ static rp_device_status on_status(void *ctx, rp_device *dev, const rp_device_cmd
 		"{s:s, s:s, s:I, s:{s:I, s:I}, s:{s:s, s:I, s:I, s:I},"
 		" s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I}}",
 		"agent", "rampart-agent " AGENT_VERSION, "device", b->c->device_id, "uptime_s",
-		(json_int_t)((mono_ms() - b->started_ms) / 1000), "certificate", "not_after",
+		(json_int_t)((agent_mono_ms() - b->started_ms) / 1000), "certificate", "not_after",
 		(json_int_t)agent_identity_not_after(b->id), "renew_at",
 		(json_int_t)b->id->renew_at, "link", "state", states[s.link_state & 3u], "connects",
 		(json_int_t)s.link.connects, "failures", (json_int_t)s.link.failures, "resumed",
@@ -135,7 +119,7 @@ static rp_device_status on_reboot(void *ctx, rp_device *dev, const rp_device_cmd
 		return RP_DEVICE_FAILED;
 	}
 	/* Run it a little later, so that this result leaves first. */
-	b->reboot_at_ms = mono_ms() + REBOOT_DELAY_MS;
+	b->reboot_at_ms = agent_mono_ms() + REBOOT_DELAY_MS;
 	*result_len = (size_t)snprintf(result, cap, "{\"rebooting_in_ms\":%u}", REBOOT_DELAY_MS);
 	agent_log(5, "reboot requested by command %s; running %s in %u ms", cmd->id,
 		  b->c->reboot_argv[0], REBOOT_DELAY_MS);
@@ -145,7 +129,7 @@ static rp_device_status on_reboot(void *ctx, rp_device *dev, const rp_device_cmd
 rp_status agent_builtin_init(agent_builtin *b, const agent_config *c, agent_identity *id,
 			     agent_apps *apps, rp_device *dev)
 {
-	int64_t now = mono_ms();
+	int64_t now = agent_mono_ms();
 	rp_status st;
 
 	memset(b, 0, sizeof(*b));
@@ -212,7 +196,7 @@ static void collect_finish(agent_builtin *b, size_t i, int killed)
 		return;
 	}
 	if (rp_device_number(b->dev, k->name, k->unit[0] != '\0' ? k->unit : NULL, m, x,
-			     wall_ms()) != RP_OK) {
+			     agent_wall_ms()) != RP_OK) {
 		agent_log(4, "collect %s: the reading was not kept (name, unit or queue)", k->name);
 	}
 }
@@ -257,7 +241,7 @@ void agent_builtin_handle(agent_builtin *b, const struct pollfd *p, size_t n)
 
 int agent_builtin_tick(agent_builtin *b)
 {
-	int64_t now = mono_ms(), next = now + 60000;
+	int64_t now = agent_mono_ms(), next = now + 60000;
 
 	for (size_t i = 0; i < b->c->ncollectors; i++) {
 		agent_collector_run *r = &b->runs[i];

@@ -20,7 +20,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 
 #include "identity.h"
 
@@ -218,11 +217,9 @@ rp_status agent_identity_enroll(agent_identity *id, int renew)
 void agent_identity_schedule(agent_identity *id, int fresh)
 {
 	int64_t now = (int64_t)time(NULL), at;
-	uint32_t rnd = 0;
 	struct stat sb;
 
-	(void)RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
-	at = rp_est_renew_at(id->cert, rnd);
+	at = rp_est_renew_at(id->cert, agent_rnd32());
 	/* renew.interval: at most this long after the certificate was obtained
 	 * (now, or when device.crt was written). */
 	if (id->c->renew_interval_ms != 0) {

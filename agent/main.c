@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "agent.h"
 #include "apps.h"
@@ -52,14 +51,6 @@ static void report(void *ctx, const char *file, unsigned line, const char *msg)
 	} else {
 		fprintf(stderr, "%s:%u: %s\n", file, line, msg);
 	}
-}
-
-static uint32_t rnd32(void)
-{
-	uint32_t r = 0;
-
-	(void)RAND_bytes((unsigned char *)&r, sizeof(r));
-	return r;
 }
 
 /* As root: become `user` (its groups too), or refuse. */
@@ -199,7 +190,7 @@ static int enroll_until_ready(agent *a)
 		if (st != RP_E_IO && st != RP_E_TIMEOUT && st != RP_E_BUSY) {
 			return 0;
 		}
-		delay = rp_link_backoff_delay(&bo, attempt++, rnd32());
+		delay = rp_link_backoff_delay(&bo, attempt++, agent_rnd32());
 		agent_log(6, "enrollment: next attempt in %u ms", delay);
 		if (wait_or_stop(a->sfd, delay)) {
 			return 0;
@@ -258,7 +249,7 @@ static void renew_if_due(agent *a)
 		return;
 	}
 	if (agent_identity_enroll(&a->id, 1) != RP_OK) {
-		uint32_t delay = rp_link_backoff_delay(&bo, a->renew_attempt++, rnd32());
+		uint32_t delay = rp_link_backoff_delay(&bo, a->renew_attempt++, agent_rnd32());
 		a->id.renew_at = now + 1 + (int64_t)delay / 1000;
 		return;
 	}

@@ -30,10 +30,10 @@
 
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 
 #include <jansson.h>
 
+#include "agent.h"
 #include "rampart/device.h"
 #include "rampart/est_client.h"
 #include "rampart/keystore.h"
@@ -67,30 +67,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint32_t rnd32(void)
-{
-	uint32_t r = 0;
-
-	(void)RAND_bytes((unsigned char *)&r, sizeof(r));
-	return r;
 }
 
 static void dev_log(void *ctx, int level, const char *msg)
@@ -255,7 +231,7 @@ static int dev_setup(sim *s, sim_dev *d)
 	    rp_device_command(d->dev, "blink", on_blink, d) != RP_OK) {
 		goto out;
 	}
-	d->temp_centi = 2100 + (int64_t)(rnd32() % 200u) - 100;
+	d->temp_centi = 2100 + (int64_t)(agent_rnd32() % 200u) - 100;
 	ok = 1;
 out:
 	X509_free(cert);
@@ -265,15 +241,16 @@ out:
 
 static void sample(sim_dev *d)
 {
-	int64_t now = wall_ms();
+	int64_t now = agent_wall_ms();
 
 	/* A random walk of +-0.05 Cel per sample, kept within 15..30 Cel. */
-	d->temp_centi += (int64_t)(rnd32() % 11u) - 5;
+	d->temp_centi += (int64_t)(agent_rnd32() % 11u) - 5;
 	if (d->temp_centi < 1500 || d->temp_centi > 3000) {
 		d->temp_centi = 2100;
 	}
 	(void)rp_device_number(d->dev, "temperature", "Cel", d->temp_centi, -2, now);
-	(void)rp_device_number(d->dev, "humidity", "%RH", 400 + (int64_t)(rnd32() % 200u), -1, now);
+	(void)rp_device_number(d->dev, "humidity", "%RH", 400 + (int64_t)(agent_rnd32() % 200u), -1,
+			       now);
 }
 
 static int token_load(sim *s)
@@ -377,11 +354,11 @@ int main(int argc, char **argv)
 	printf("rampart-sim: %zu devices (%s0001 .. %s%04zu) sending every %llu ms\n", s.n,
 	       s.prefix, s.prefix, s.n, (unsigned long long)s.interval_ms);
 	fflush(stdout);
-	start = mono_ms();
+	start = agent_mono_ms();
 	next_sample = start;
-	while (!stop && (s.duration_ms == 0 || mono_ms() - start < (int64_t)s.duration_ms)) {
+	while (!stop && (s.duration_ms == 0 || agent_mono_ms() - start < (int64_t)s.duration_ms)) {
 		int timeout = 1000;
-		int64_t now = mono_ms();
+		int64_t now = agent_mono_ms();
 		if (now >= next_sample) {
 			for (size_t i = 0; i < s.n; i++) {
 				sample(&s.devs[i]);

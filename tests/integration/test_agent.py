@@ -25,6 +25,8 @@ Groups (one CTest test each):
              file, line and problem
   Sim        rampart-sim 3 devices with a prefix token: each enrolls with its
              own key and sends telemetry; one answers a command
+  Example    examples/minimal-device enrolls, sends its temperature, answers
+             "blink"
 """
 
 import json
@@ -48,6 +50,7 @@ from test_cli import CliTest, Daemon, SANITIZER_MARKS, env, openssl  # noqa: E40
 
 AGENT = None
 SIM = None
+EXAMPLE = None
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 BOUND = 30.0
 
@@ -427,8 +430,30 @@ class Sim(AgentTest):
         self.assertEqual(j["status"], "failed", j)
 
 
+class Example(AgentTest):
+    def test_minimal_device(self):
+        if not EXAMPLE:
+            self.skipTest("--example not given")
+        tok = self.token(device="ex-0001")
+        d = os.path.join(self.tmp, "example")
+        os.makedirs(d, mode=0o700)
+        tf = os.path.join(d, "token")
+        with open(os.open(tf, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(tok["token"] + "\n")
+        self.agent_dir = d
+        p = Proc([EXAMPLE, "127.0.0.1", str(self.mqtt), str(self.https), self.trust, "ex-0001",
+                  os.path.join(d, "state"), tf], os.path.join(d, "example.log"))
+        self.addCleanup(self.stop_agent, p)
+        self.assertIsNotNone(p.wait_log(r"enrolled as ex-0001"), p.text())
+        self.assertTrue(wait_for(lambda: self.rows("ex-0001", "temperature")), p.text())
+        j = self.command("ex-0001", "blink")
+        self.assertEqual((j["status"], j["result"]), ("done", {"blinked": True}), j)
+        self.assertIn("blink!", p.text())
+        self.assertEqual(p.stop(), 0, p.text())
+
+
 def main():
-    global AGENT, SIM
+    global AGENT, SIM, EXAMPLE
     argv = [sys.argv[0]]
     args = sys.argv[1:]
     while args:
@@ -441,6 +466,8 @@ def main():
             AGENT = args.pop(0)
         elif a == "--sim":
             SIM = args.pop(0)
+        elif a == "--example":
+            EXAMPLE = args.pop(0)
         else:
             argv.append(a)
     for name, path in (("rampart", test_cli.RAMPART), ("rampartd", test_cli.RAMPARTD),
