@@ -8,7 +8,9 @@
  * The key is loaded from its PEM file into an EVP_PKEY and handed to
  * rp_tlsc_ctx_new() as the keystore would hand it. The probe then runs the
  * link with its own poll() on stdin and rp_link_wants(), so the test can
- * talk to it while it connects, reconnects and backs off.
+ * talk to it while it connects, reconnects and backs off. The options,
+ * the event lines, the key and the loop are tests/support/probe.h's,
+ * shared with `test_device --run`.
  *
  * stdin, one command per line:
  *     pub TAG QOS TOPIC PAYLOAD   publish (PAYLOAD: the rest of the line)
@@ -26,70 +28,26 @@
  * Exit status: 0 after quit, 1 on a usage or set-up error, 2 if stdin
  * closed without quit.
  */
-#include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <openssl/pem.h>
-
+#include "probe.h"
 #include "rampart/link.h"
 #include "rampart/tls_client.h"
 
-typedef struct opts {
-	const char *host, *name, *ca, *cert, *key, *id;
-	unsigned long port, base, cap, stable;
-} opts;
-
-static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void out(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
-
 static void on_event(void *ctx, const rp_link_event *ev)
 {
-	char codes[64] = "";
-	size_t i, used = 0;
-
 	(void)ctx;
-	switch (ev->type) {
-	case RP_LINK_EV_CONNECTED:
-		out("CONNECTED sp=%u", ev->session_present);
-		break;
-	case RP_LINK_EV_SUBSCRIBED:
-		for (i = 0; i < ev->count && used + 4 < sizeof(codes); i++) {
-			used += (size_t)snprintf(codes + used, sizeof(codes) - used, "%s%02x",
-						 i != 0 ? "," : "", ev->reason_codes[i]);
-		}
-		out("SUBSCRIBED codes=%s", codes);
-		break;
-	case RP_LINK_EV_DISCONNECTED:
-		out("DISCONNECTED attempt=%u retry=%u status=\"%s\" why=%s", ev->attempt,
-		    ev->retry_in_ms, rp_status_str(ev->status), ev->why);
-		break;
-	default:
-		out("EVENT %u", ev->type);
-		break;
-	}
+	probe_event(ev);
 }
 
 static uint8_t on_message(void *ctx, const rp_link_message *m)
 {
 	(void)ctx;
-	out("MSG qos=%u topic=%.*s payload=%.*s", m->qos, (int)m->topic_len, m->topic,
-	    (int)m->payload_len, (const char *)m->payload);
+	probe_out("MSG qos=%u topic=%.*s payload=%.*s", m->qos, (int)m->topic_len, m->topic,
+		  (int)m->payload_len, (const char *)m->payload);
 	return 0;
 }
 
@@ -97,11 +55,12 @@ static void on_done(void *ctx, rp_status st, uint8_t rc)
 {
 	long tag = (long)(intptr_t)ctx;
 
-	out("DONE %ld status=\"%s\" rc=0x%02x", tag, rp_status_str(st), rc);
+	probe_out("DONE %ld status=\"%s\" rc=0x%02x", tag, rp_status_str(st), rc);
 }
 
-static void command(rp_link *l, char *line, int *quit)
+static void command(void *ctx, char *line, int *quit)
 {
+	rp_link *l = ctx;
 	char *tag, *qos, *topic, *payload, *save = NULL;
 	rp_link_message m;
 	rp_link_stats s;
@@ -113,13 +72,14 @@ static void command(rp_link *l, char *line, int *quit)
 	}
 	if (strcmp(line, "stats") == 0) {
 		(void)rp_link_get_stats(l, &s);
-		out("STATS attempts=%llu connects=%llu failures=%llu resumed=%llu republished=%llu "
-		    "acked=%llu received=%llu bytes_out=%llu bytes_in=%llu attempt=%u inflight=%u",
-		    (unsigned long long)s.attempts, (unsigned long long)s.connects,
-		    (unsigned long long)s.failures, (unsigned long long)s.resumed,
-		    (unsigned long long)s.republished, (unsigned long long)s.acked,
-		    (unsigned long long)s.received, (unsigned long long)s.bytes_out,
-		    (unsigned long long)s.bytes_in, s.attempt, s.inflight);
+		probe_out("STATS attempts=%llu connects=%llu failures=%llu resumed=%llu "
+			  "republished=%llu acked=%llu received=%llu bytes_out=%llu bytes_in=%llu "
+			  "attempt=%u inflight=%u",
+			  (unsigned long long)s.attempts, (unsigned long long)s.connects,
+			  (unsigned long long)s.failures, (unsigned long long)s.resumed,
+			  (unsigned long long)s.republished, (unsigned long long)s.acked,
+			  (unsigned long long)s.received, (unsigned long long)s.bytes_out,
+			  (unsigned long long)s.bytes_in, s.attempt, s.inflight);
 		return;
 	}
 	if (strncmp(line, "pub ", 4) == 0) {
@@ -128,7 +88,7 @@ static void command(rp_link *l, char *line, int *quit)
 		topic = strtok_r(NULL, " ", &save);
 		payload = strtok_r(NULL, "", &save);
 		if (tag == NULL || qos == NULL || topic == NULL) {
-			out("ERROR usage: pub TAG QOS TOPIC PAYLOAD");
+			probe_out("ERROR usage: pub TAG QOS TOPIC PAYLOAD");
 			return;
 		}
 		memset(&m, 0, sizeof(m));
@@ -137,100 +97,44 @@ static void command(rp_link *l, char *line, int *quit)
 		m.payload = (const uint8_t *)(payload != NULL ? payload : "");
 		m.payload_len = payload != NULL ? strlen(payload) : 0;
 		st = rp_link_publish(l, &m, on_done, (void *)(intptr_t)atol(tag));
-		out("PUB %s status=\"%s\"", tag, rp_status_str(st));
+		probe_out("PUB %s status=\"%s\"", tag, rp_status_str(st));
 		return;
 	}
-	out("ERROR unknown command: %s", line);
+	probe_out("ERROR unknown command: %s", line);
 }
 
-static int parse(int argc, char **argv, opts *o)
+static rp_status link_wants(void *ctx, struct pollfd *pfd, int *timeout_ms)
 {
-	int i;
-
-	memset(o, 0, sizeof(*o));
-	o->base = RP_LINK_BACKOFF_BASE_MS;
-	o->cap = RP_LINK_BACKOFF_CAP_MS;
-	o->stable = RP_LINK_BACKOFF_STABLE_MS;
-	for (i = 1; i + 1 < argc; i += 2) {
-		const char *k = argv[i], *v = argv[i + 1];
-
-		if (strcmp(k, "--host") == 0) {
-			o->host = v;
-		} else if (strcmp(k, "--port") == 0) {
-			o->port = strtoul(v, NULL, 10);
-		} else if (strcmp(k, "--name") == 0) {
-			o->name = v;
-		} else if (strcmp(k, "--ca") == 0) {
-			o->ca = v;
-		} else if (strcmp(k, "--cert") == 0) {
-			o->cert = v;
-		} else if (strcmp(k, "--key") == 0) {
-			o->key = v;
-		} else if (strcmp(k, "--id") == 0) {
-			o->id = v;
-		} else if (strcmp(k, "--base") == 0) {
-			o->base = strtoul(v, NULL, 10);
-		} else if (strcmp(k, "--cap") == 0) {
-			o->cap = strtoul(v, NULL, 10);
-		} else if (strcmp(k, "--stable") == 0) {
-			o->stable = strtoul(v, NULL, 10);
-		} else {
-			return -1;
-		}
-	}
-	return i == argc && o->host && o->port && o->port < 65536 && o->ca && o->cert && o->key &&
-			       o->id
-		       ? 0
-		       : -1;
+	return rp_link_wants(ctx, pfd, timeout_ms);
 }
 
-static EVP_PKEY *load_key(const char *path)
+static void link_run(void *ctx)
 {
-	FILE *f = fopen(path, "r");
-	EVP_PKEY *k;
-
-	if (f == NULL) {
-		return NULL;
-	}
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	return k;
+	(void)rp_link_run(ctx, 0);
 }
 
 int main(int argc, char **argv)
 {
-	rp_tlsc_config tc;
 	rp_link_config lc;
 	rp_tlsc_ctx *tls = NULL;
 	rp_link *link = NULL;
-	EVP_PKEY *key = NULL;
-	char err[RP_TLSC_ERROR_MAX], line[4096];
-	size_t have = 0;
-	int quit = 0, rc = 1, eof = 0;
+	char err[RP_TLSC_ERROR_MAX];
+	int rc = 1;
 	rp_status st;
-	opts o;
+	probe_opts o = {.base = RP_LINK_BACKOFF_BASE_MS,
+			.cap = RP_LINK_BACKOFF_CAP_MS,
+			.stable = RP_LINK_BACKOFF_STABLE_MS};
 
-	if (parse(argc, argv, &o) != 0) {
+	if (probe_parse(argc, argv, 1, PROBE_OPT_STABLE, &o) != 0) {
 		fprintf(stderr, "usage: link_probe --host H --port P [--name N] --ca F --cert F "
 				"--key F --id ID [--base MS --cap MS --stable MS]\n");
 		return 1;
 	}
-	key = load_key(o.key);
-	if (key == NULL) {
-		fprintf(stderr, "link_probe: cannot read the key %s\n", o.key);
-		goto out;
-	}
-	memset(&tc, 0, sizeof(tc));
-	tc.ca_file = o.ca;
-	tc.cert_file = o.cert;
-	tc.key = key;
-	st = rp_tlsc_ctx_new(&tc, &tls, err, sizeof(err));
-	if (st != RP_OK) {
+	tls = probe_tls(&o, err, sizeof(err));
+	if (tls == NULL) {
 		fprintf(stderr, "link_probe: %s\n", err);
 		goto out;
 	}
-	EVP_PKEY_free(key); /* the context holds its own reference */
-	key = NULL;
 	rp_link_config_default(&lc);
 	lc.tls = tls;
 	lc.host = o.host;
@@ -249,50 +153,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "link_probe: rp_link_new: %s\n", rp_status_str(st));
 		goto out;
 	}
-	while (!quit) {
-		struct pollfd p[2];
-		int t = -1;
-		char *nl;
-
-		(void)rp_link_wants(link, &p[1], &t);
-		p[0].fd = eof ? -1 : 0;
-		p[0].events = POLLIN;
-		p[0].revents = 0;
-		if (poll(p, 2, t) < 0 && errno != EINTR) {
-			break;
-		}
-		(void)rp_link_run(link, 0);
-		if (!eof && (p[0].revents & (POLLIN | POLLHUP)) != 0) {
-			ssize_t n = read(0, line + have, sizeof(line) - 1 - have);
-
-			if (n <= 0) {
-				eof = 1;
-				rc = 2;
-				break;
-			}
-			have += (size_t)n;
-		}
-		while (!quit && (nl = memchr(line, '\n', have)) != NULL) {
-			size_t len = (size_t)(nl - line);
-
-			*nl = '\0';
-			command(link, line, &quit);
-			memmove(line, nl + 1, have - len - 1);
-			have -= len + 1;
-		}
-		if (have == sizeof(line) - 1) {
-			have = 0; /* an over-long line: dropped */
-		}
-	}
-	if (quit) {
-		rc = 0;
-	}
+	rc = probe_loop(
+		&(probe_ops){.ctx = link, .wants = link_wants, .run = link_run, .line = command});
 out:
 	rp_link_free(link);
 	rp_tlsc_ctx_free(tls);
-	EVP_PKEY_free(key);
 	if (rc == 0) {
-		out("BYE");
+		probe_out("BYE");
 	}
 	return rc;
 }

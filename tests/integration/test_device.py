@@ -9,7 +9,9 @@ store-and-forward queue, driven over stdin/stdout. rampartd is started as
 test_broker.py starts it (class Rampartd: the test PKI of pki.py, 127.0.0.1
 port 0, a fresh temporary directory that is also its data_dir, so its
 SQLite store is <tmp>/rampart.db), with a policy whose commander role may
-also read command results (d/+/cmd/+/result).
+also read command results (d/+/cmd/+/result). The child process, the
+restart on a given port and the command line are device_fixture.py's,
+shared with test_link.py.
 
 Groups (one CTest test each, see CMakeLists.txt):
   Telemetry      numbers, a string and a boolean land in rampartd's SQLite
@@ -36,19 +38,16 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
 import sys
-import threading
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
+import device_fixture as DF  # noqa: E402  (LineProgram, ProgramTest, main)
 import test_broker as TB  # noqa: E402  (Rampartd, BrokerTest, mosquitto helpers)
 
-DEVICE = os.environ.get("RP_TEST_DEVICE")
 WAIT = 20.0  # seconds for anything the device should do (ASan build included)
 
 POLICY = """\
@@ -64,140 +63,30 @@ role ingest
 """
 
 
-class Device:
+class Device(DF.LineProgram):
     """`test_device --run` as a child process; its stdout collected line by line."""
+
+    PROGRAM = os.environ.get("RP_TEST_DEVICE")
+    NAME = "device"
+    WAIT = WAIT
+    QUIT_WAIT = 20
 
     def __init__(self, tc, port, queue, batch_ms=200, batch_records=8):
         crt, key = tc.pki.pair("dev-0001")
-        args = [DEVICE, "--run", "--host", "127.0.0.1", "--port", str(port),
-                "--name", "localhost", "--ca", tc.pki.ca_crt, "--cert", crt, "--key", key,
-                "--id", "dev-0001", "--queue", queue,
-                "--storage-key", os.path.join(tc.tmp, "device-data.key"),
-                "--batch-ms", str(batch_ms), "--batch-records", str(batch_records),
-                "--base", "200", "--cap", "1000"]
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=env)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.exit = None
-        tc.addCleanup(self.kill)
-
-    def _read(self):
-        for raw in iter(self.proc.stdout.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if os.environ.get("RP_IT_VERBOSE"):
-                sys.stderr.write("[device] %s\n" % line)
-            with self.cond:
-                self.lines.append(line)
-                self.cond.notify_all()
-
-    def send(self, line):
-        self.proc.stdin.write((line + "\n").encode())
-        self.proc.stdin.flush()
-
-    def mark(self):
-        with self.cond:
-            return len(self.lines)
-
-    def wait(self, pattern, timeout=WAIT, start=0):
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for ln in self.lines[start:]:
-                    m = rx.search(ln)
-                    if m:
-                        return m
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
-                    return None
-                self.cond.wait(min(left, 0.1))
-
-    def all(self, pattern, start=0):
-        rx = re.compile(pattern)
-        with self.cond:
-            return [m for m in (rx.search(ln) for ln in self.lines[start:]) if m]
-
-    def text(self):
-        with self.cond:
-            return "\n".join(self.lines)
-
-    def stats(self):
-        start = self.mark()
-        self.send("stats")
-        m = self.wait(r"^STATS (.*)$", start=start)
-        if m is None:
-            raise AssertionError("no STATS from the device:\n" + self.text())
-        return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
-
-    def do(self, line, answer):
-        """Sends a line and returns the answer line matching `answer`."""
-        start = self.mark()
-        self.send(line)
-        m = self.wait(answer, start=start)
-        if m is None:
-            raise AssertionError("no %r after %r:\n%s" % (answer, line, self.text()))
-        return m
-
-    def quit(self):
-        self.send("quit")
-        try:
-            self.exit = self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.exit = "killed"
-        self.reader.join(5)
-        return self.exit
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.reader.join(5)
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
-
-    def sanitizer_report(self):
-        t = self.text()
-        return any(m in t for m in TB.SANITIZER_MARKS)
+        super().__init__(tc, [
+            "--run", "--host", "127.0.0.1", "--port", str(port),
+            "--name", "localhost", "--ca", tc.pki.ca_crt, "--cert", crt, "--key", key,
+            "--id", "dev-0001", "--queue", queue,
+            "--storage-key", os.path.join(tc.tmp, "device-data.key"),
+            "--batch-ms", str(batch_ms), "--batch-records", str(batch_records),
+            "--base", "200", "--cap", "1000"])
 
 
-class DeviceTest(TB.BrokerTest):
-    def start(self, **kw):
-        return self.start_broker(policy=POLICY, **kw)
-
-    def start_on_port(self, port):
-        """rampartd again on the port the device expects."""
-        d = TB.Rampartd(self.tmp, self.pki, policy=POLICY, tls=False,
-                        extra=["listener.mqtts 127.0.0.1:%d" % port])
-        d.nlisteners = 1
-        self.daemons.append(d)
-        self.addCleanup(self._stop_and_check, d)
-        d.start()
-        self.broker = d
-        self.assertEqual(d.port, port)
-        return d
+class DeviceTest(DF.ProgramTest):
+    POLICY = POLICY
 
     def device(self, **kw):
         return Device(self, self.broker.port, os.path.join(self.tmp, "queue"), **kw)
-
-    def expect(self, dev, pattern, what, timeout=WAIT, start=0):
-        m = dev.wait(pattern, timeout, start)
-        if m is None:
-            self.fail("%s: no line matching %r from the device:\n%s" % (what, pattern, dev.text()))
-        return m
-
-    def connected(self, dev, start=0):
-        self.expect(dev, r"^CONNECTED sp=\d$", "CONNECT accepted", start=start)
-        self.expect(dev, r"^SUBSCRIBED codes=01$", "command topic granted at QoS 1", start=start)
 
     def until(self, dev, pred, what, timeout=WAIT):
         deadline = time.monotonic() + timeout
@@ -216,11 +105,6 @@ class DeviceTest(TB.BrokerTest):
                           s["packs_delivered"] + s["packs_refused"] >=
                           max(s["packs_queued"], packs),
                           "every queued pack delivered", timeout)
-
-    def finish(self, dev):
-        self.assertEqual(dev.quit(), 0, "test_device exit status:\n" + dev.text())
-        self.assertIsNotNone(dev.wait(r"^BYE$", 1), dev.text())
-        self.assertFalse(dev.sanitizer_report(), "a sanitizer reported an error:\n" + dev.text())
 
     def rows(self, sql, args=()):
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.tmp, "rampart.db"),
@@ -255,7 +139,7 @@ class Telemetry(DeviceTest):
     """Values from rp_device_* to rows in rampartd's store."""
 
     def test_values_in_store(self):
-        self.start()
+        self.start_broker()
         dev = self.device(batch_ms=60000, batch_records=8)
         self.connected(dev)
         dev.do("nums seq 1 20", r"^NUMS st=(\S+)")
@@ -282,7 +166,7 @@ class Telemetry(DeviceTest):
         self.finish(dev)
 
     def test_batch_ms_closes_pack(self):
-        self.start()
+        self.start_broker()
         dev = self.device(batch_ms=300, batch_records=100)
         self.connected(dev)
         t0 = time.monotonic()
@@ -299,7 +183,7 @@ class Commands(DeviceTest):
     """Commands from a service, results back to it."""
 
     def test_commands_and_results(self):
-        self.start()
+        self.start_broker()
         results = TB.MosqSub(self.mosq_args("ops", "mqttv5", "ops:results") +
                              ["-t", "d/dev-0001/cmd/+/result", "-q", "1", "-C", "4", "-W", "40",
                               "-v", "-d"])
@@ -365,7 +249,7 @@ class Restart(DeviceTest):
     """rampartd goes away under the device and comes back."""
 
     def test_buffered_while_server_down(self):
-        d1 = self.start()
+        d1 = self.start_broker()
         port = d1.port
         dev = self.device(batch_ms=200, batch_records=8)
         self.connected(dev)
@@ -414,7 +298,7 @@ class DeviceRestart(DeviceTest):
     """The device program itself stops with packs queued, and a new one sends them."""
 
     def test_queue_survives_process(self):
-        d1 = self.start()
+        d1 = self.start_broker()
         port = d1.port
         dev = self.device(batch_ms=60000, batch_records=5)
         self.connected(dev)
@@ -448,38 +332,14 @@ class DeviceRestart(DeviceTest):
 
 # --------------------------------------------------------------------------
 
-def setUpModule():
-    TB.setUpModule()
-
-
-def tearDownModule():
-    TB.tearDownModule()
+# Module fixtures unittest runs: the test PKI template of test_broker.py.
+setUpModule = DF.setUpModule
+tearDownModule = DF.tearDownModule
 
 
 def main():
-    global DEVICE
-    argv = [sys.argv[0]]
-    args = sys.argv[1:]
-    while args:
-        a = args.pop(0)
-        if a == "--rampartd":
-            TB.RAMPARTD = args.pop(0)
-        elif a == "--device":
-            DEVICE = args.pop(0)
-        else:
-            argv.append(a)
-    missing = []
-    if not TB.RAMPARTD or not os.access(TB.RAMPARTD, os.X_OK):
-        missing.append("rampartd (--rampartd PATH)")
-    if not DEVICE or not os.access(DEVICE, os.X_OK):
-        missing.append("test_device (--device PATH or RP_TEST_DEVICE=PATH)")
-    if not TB.MOSQUITTO_SUB or not TB.MOSQUITTO_PUB:
-        missing.append("mosquitto-clients (mosquitto_sub, mosquitto_pub)")
-    if missing:
-        sys.stderr.write("test_device.py: missing: %s\nrun scripts/bootstrap\n" % "; ".join(missing))
-        return 2
-    prog = unittest.main(argv=argv, exit=False, verbosity=2)
-    return 0 if prog.result.wasSuccessful() else 1
+    return DF.main("test_device.py", "--device", Device,
+                   "test_device (--device PATH or RP_TEST_DEVICE=PATH)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ client and connection manager (device/tls, device/link); this driver
 talks to it over stdin/stdout while it runs against rampartd, started
 with the test PKI of pki.py exactly as test_broker.py starts it (class
 Rampartd, on 127.0.0.1 port 0, in a fresh temporary directory, stopped
-with SIGTERM and checked for a clean exit and sanitizer reports).
+with SIGTERM and checked for a clean exit and sanitizer reports); the
+child process, the restart on a given port and the command line are
+device_fixture.py's, shared with test_device.py.
 
 Groups (one CTest test each, see CMakeLists.txt):
   Basics     the link connects with dev-0001's certificate, subscribes to
@@ -28,155 +30,45 @@ Groups (one CTest test each, see CMakeLists.txt):
 """
 
 import os
-import re
 import signal
-import subprocess
 import sys
-import threading
-import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
+import device_fixture as DF  # noqa: E402  (LineProgram, ProgramTest, main)
 import test_broker as TB  # noqa: E402  (Rampartd, BrokerTest, mosquitto helpers)
 from pki import _CA  # noqa: E402
 
-PROBE = os.environ.get("LINK_PROBE")
-WAIT = 15.0  # seconds for anything the link should do (ASan build included)
 
-
-class Probe:
+class Probe(DF.LineProgram):
     """link_probe as a child process; its stdout collected line by line."""
+
+    PROGRAM = os.environ.get("LINK_PROBE")
+    NAME = "probe"
+    WAIT = 15.0  # seconds for anything the link should do (ASan build included)
+    QUIT_WAIT = 10
 
     def __init__(self, tc, port, name="localhost", cert="dev-0001", dev_id="dev-0001",
                  base=None, cap=None, stable=None):
         crt, key = tc.pki.pair(cert)
-        args = [PROBE, "--host", "127.0.0.1", "--port", str(port), "--name", name,
+        args = ["--host", "127.0.0.1", "--port", str(port), "--name", name,
                 "--ca", tc.pki.ca_crt, "--cert", crt, "--key", key, "--id", dev_id]
         for flag, v in (("--base", base), ("--cap", cap), ("--stable", stable)):
             if v is not None:
                 args += [flag, str(v)]
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=env)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.exit = None
-        tc.addCleanup(self.kill)
-
-    def _read(self):
-        for raw in iter(self.proc.stdout.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if os.environ.get("RP_IT_VERBOSE"):
-                sys.stderr.write("[probe] %s\n" % line)
-            with self.cond:
-                self.lines.append(line)
-                self.cond.notify_all()
-
-    def send(self, line):
-        self.proc.stdin.write((line + "\n").encode())
-        self.proc.stdin.flush()
-
-    def mark(self):
-        with self.cond:
-            return len(self.lines)
-
-    def wait(self, pattern, timeout=WAIT, start=0):
-        """The first match of pattern in a line from index start, or None."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for ln in self.lines[start:]:
-                    m = rx.search(ln)
-                    if m:
-                        return m
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
-                    return None
-                self.cond.wait(min(left, 0.1))
-
-    def all(self, pattern, start=0):
-        rx = re.compile(pattern)
-        with self.cond:
-            return [m for m in (rx.search(ln) for ln in self.lines[start:]) if m]
-
-    def text(self):
-        with self.cond:
-            return "\n".join(self.lines)
-
-    def stats(self):
-        start = self.mark()
-        self.send("stats")
-        m = self.wait(r"^STATS (.*)$", start=start)
-        if m is None:
-            raise AssertionError("no STATS from the probe:\n" + self.text())
-        return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
-
-    def quit(self):
-        self.send("quit")
-        try:
-            self.exit = self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.exit = "killed"
-        self.reader.join(5)
-        return self.exit
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.reader.join(5)
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
-
-    def sanitizer_report(self):
-        t = self.text()
-        return any(m in t for m in TB.SANITIZER_MARKS)
+        super().__init__(tc, args)
 
 
-class LinkTest(TB.BrokerTest):
+class LinkTest(DF.ProgramTest):
     def probe(self, **kw):
         p = Probe(self, self.broker.port, **kw)
         self.probes = getattr(self, "probes", []) + [p]
         return p
 
-    def expect(self, p, pattern, what, timeout=WAIT, start=0):
-        m = p.wait(pattern, timeout, start)
-        if m is None:
-            self.fail("%s: no line matching %r from the probe:\n%s" % (what, pattern, p.text()))
-        return m
-
     def connected(self, p, sp=0, start=0):
-        self.expect(p, r"^CONNECTED sp=%d$" % sp, "CONNECT accepted", start=start)
-        self.expect(p, r"^SUBSCRIBED codes=01$", "command topic granted at QoS 1", start=start)
-
-    def finish(self, p):
-        self.assertEqual(p.quit(), 0, "link_probe exit status:\n" + p.text())
-        self.assertIsNotNone(p.wait(r"^BYE$", 1), p.text())
-        self.assertFalse(p.sanitizer_report(), "a sanitizer reported an error:\n" + p.text())
-
-    def start_on_port(self, port):
-        """rampartd on a given port (a restart where the devices expect it)."""
-        d = TB.Rampartd(self.tmp, self.pki, tls=False,
-                        extra=["listener.mqtts 127.0.0.1:%d" % port])
-        d.nlisteners = 1  # wait for the listener given in extra
-        self.daemons.append(d)
-        self.addCleanup(self._stop_and_check, d)
-        d.start()
-        self.broker = d
-        self.assertEqual(d.port, port)
-        return d
+        super().connected(p, sp, start)
 
     def mosq(self, name):
         return self.mosq_args(name, "mqttv5", name)
@@ -405,38 +297,13 @@ class Refusals(LinkTest):
 
 # --------------------------------------------------------------------------
 
-def setUpModule():
-    TB.setUpModule()
-
-
-def tearDownModule():
-    TB.tearDownModule()
+# Module fixtures unittest runs: the test PKI template of test_broker.py.
+setUpModule = DF.setUpModule
+tearDownModule = DF.tearDownModule
 
 
 def main():
-    global PROBE
-    argv = [sys.argv[0]]
-    args = sys.argv[1:]
-    while args:
-        a = args.pop(0)
-        if a == "--rampartd":
-            TB.RAMPARTD = args.pop(0)
-        elif a == "--probe":
-            PROBE = args.pop(0)
-        else:
-            argv.append(a)
-    missing = []
-    if not TB.RAMPARTD or not os.access(TB.RAMPARTD, os.X_OK):
-        missing.append("rampartd (--rampartd PATH)")
-    if not PROBE or not os.access(PROBE, os.X_OK):
-        missing.append("link_probe (--probe PATH or LINK_PROBE=PATH)")
-    if not TB.MOSQUITTO_SUB or not TB.MOSQUITTO_PUB:
-        missing.append("mosquitto-clients (mosquitto_sub, mosquitto_pub)")
-    if missing:
-        sys.stderr.write("test_link.py: missing: %s\nrun scripts/bootstrap\n" % "; ".join(missing))
-        return 2
-    prog = unittest.main(argv=argv, exit=False, verbosity=2)
-    return 0 if prog.result.wasSuccessful() else 1
+    return DF.main("test_link.py", "--probe", Probe, "link_probe (--probe PATH or LINK_PROBE=PATH)")
 
 
 if __name__ == "__main__":

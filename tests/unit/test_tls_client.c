@@ -6,7 +6,8 @@
  * one expired, one without subjectAltName. Each test starts a real
  * OpenSSL server on 127.0.0.1 port 0 in a thread (TLS 1.3, client
  * certificates required and verified against the fleet CA, echoing what
- * it reads), and connects to it with rp_tlsc_connect().
+ * it reads; its socket and context from tests/support/tlssrv.h), and
+ * connects to it with rp_tlsc_connect().
  *
  * test_keystore_pkcs11_key takes the client key from the keystore
  * (rampart/keystore.h) with a SoftHSM2 token (tests/support/softhsm), as a
@@ -23,16 +24,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -44,6 +40,7 @@
 #include "rampart/tls_client.h"
 #include "softhsm.h"
 #include "testpki.h"
+#include "tlssrv.h"
 
 static testpki_fleet F;
 static testpki_id other_server, expired_server, nosan_server, wrong_key;
@@ -83,23 +80,14 @@ static void *srv_main(void *arg)
 	srv *s = arg;
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
-	X509_STORE *store = NULL;
-	struct pollfd p = {.fd = s->lfd, .events = POLLIN};
-	struct timeval tv = {.tv_sec = 5};
 	uint8_t buf[4096];
-	sigset_t pipe_set;
-	int fd = -1;
+	int fd;
 
 	/* This thread is the test's server: a SIGPIPE here stays pending and
 	 * write() fails with EPIPE. The client under test runs in the main
 	 * thread, where SIGPIPE still kills the process. */
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
-	if (poll(&p, 1, 5000) != 1) {
-		goto out;
-	}
-	fd = accept(s->lfd, NULL, NULL);
+	tlssrv_block_sigpipe();
+	fd = tlssrv_accept(s->lfd, 5000);
 	if (fd < 0) {
 		goto out;
 	}
@@ -108,28 +96,15 @@ static void *srv_main(void *arg)
 		sleep(1);
 		goto out;
 	}
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	ctx = SSL_CTX_new(TLS_server_method());
-	store = X509_STORE_new();
-	if (ctx == NULL || store == NULL ||
-	    X509_STORE_add_cert(store, (s->client_ca != NULL ? s->client_ca : &F.ca)->cert) != 1) {
+	ctx = tlssrv_ctx(s->id, s->client_ca != NULL ? s->client_ca : &F.ca);
+	if (ctx == NULL) {
 		goto out;
 	}
-	SSL_CTX_set_cert_store(ctx, store);
-	store = NULL;
 	if (s->tls12_only) {
 		SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
 	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	if (SSL_CTX_use_certificate(ctx, s->id->cert) != 1 ||
-	    SSL_CTX_use_PrivateKey(ctx, s->id->key) != 1) {
-		goto out;
-	}
-	ssl = SSL_new(ctx);
-	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
-		goto out;
-	}
-	if (SSL_accept(ssl) != 1) {
+	ssl = tlssrv_handshake(ctx, fd);
+	if (ssl == NULL) {
 		atomic_store(&s->handshake_ok, -1);
 		/* Anything the client sends now is not application data. */
 		goto out;
@@ -161,7 +136,6 @@ out:
 	}
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
-	X509_STORE_free(store);
 	if (fd >= 0) {
 		close(fd);
 	}
@@ -171,18 +145,8 @@ out:
 
 static void srv_start(srv *s)
 {
-	struct sockaddr_in a;
-	socklen_t alen = sizeof(a);
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	s->lfd = tlssrv_listen(&s->port);
 	assert_true(s->lfd >= 0);
-	assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(s->lfd, 4), 0);
-	assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &alen), 0);
-	s->port = ntohs(a.sin_port);
 	assert_int_equal(pthread_create(&s->thread, NULL, srv_main, s), 0);
 }
 
@@ -194,22 +158,13 @@ static void srv_stop(srv *s)
 
 /* ---- helpers -------------------------------------------------------------- */
 
+/* The device's context: dev-0001's certificate, its key an EVP_PKEY as the
+ * keystore gives it. */
 static rp_tlsc_ctx *device_ctx(void)
 {
-	rp_tlsc_config cfg;
-	rp_tlsc_ctx *ctx = NULL;
-	char err[256];
-	rp_status st;
+	rp_tlsc_ctx *ctx = tlssrv_device_ctx(&F);
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.ca_file = P("ca.crt");
-	cfg.cert_file = P("dev-0001.crt");
-	cfg.key = F.device.key; /* an EVP_PKEY, as the keystore gives it */
-	st = rp_tlsc_ctx_new(&cfg, &ctx, err, sizeof(err));
-	if (st != RP_OK) {
-		print_error("rp_tlsc_ctx_new: %s: %s\n", rp_status_str(st), err);
-	}
-	assert_int_equal(st, RP_OK);
+	assert_non_null(ctx);
 	return ctx;
 }
 
@@ -287,99 +242,74 @@ static void test_ip_literal_name(void **state)
 	assert_int_equal(atomic_load(&s.handshake_ok), 1);
 }
 
-static void test_refuses_other_ca(void **state)
+/*
+ * A connection to a fresh server with certificate id (TLS 1.2 at most if
+ * tls12_only), the name checked against name: refused with want, no
+ * connection, the error naming needle and needle2 (each NULL: not
+ * checked), and nothing reached the server.
+ */
+static void refused(const testpki_id *id, const char *name, int tls12_only, rp_status want,
+		    const char *needle, const char *needle2)
 {
-	srv s = {0};
+	srv s = {.tls12_only = tls12_only};
 	rp_tlsc *c = NULL;
 	char err[256];
 
-	(void)state;
-	assert_int_equal(try_connect(&s, &other_server, "localhost", err, sizeof(err), &c),
-			 RP_E_AUTH);
+	assert_int_equal(try_connect(&s, id, name, err, sizeof(err), &c), want);
 	assert_null(c);
-	assert_contains(err, "server certificate does not chain to the fleet root");
-	assert_contains(err, "127.0.0.1:");
+	if (needle != NULL) {
+		assert_contains(err, needle);
+	}
+	if (needle2 != NULL) {
+		assert_contains(err, needle2);
+	}
 	assert_nothing_sent(&s);
+}
+
+static void test_refuses_other_ca(void **state)
+{
+	(void)state;
+	refused(&other_server, "localhost", 0, RP_E_AUTH,
+		"server certificate does not chain to the fleet root", "127.0.0.1:");
 }
 
 static void test_refuses_wrong_name(void **state)
 {
-	srv s = {0};
-	rp_tlsc *c = NULL;
-	char err[256];
-
 	(void)state;
-	assert_int_equal(try_connect(&s, &F.server, "rampart.example.com", err, sizeof(err), &c),
-			 RP_E_AUTH);
-	assert_null(c);
-	assert_contains(err, "server name mismatch");
-	assert_contains(err, "rampart.example.com");
-	assert_nothing_sent(&s);
+	refused(&F.server, "rampart.example.com", 0, RP_E_AUTH, "server name mismatch",
+		"rampart.example.com");
 }
 
 static void test_refuses_wrong_ip(void **state)
 {
-	srv s = {0};
-	rp_tlsc *c = NULL;
-	char err[256];
-
 	(void)state;
-	assert_int_equal(try_connect(&s, &F.server, "10.1.2.3", err, sizeof(err), &c), RP_E_AUTH);
-	assert_contains(err, "server name mismatch");
-	assert_nothing_sent(&s);
+	refused(&F.server, "10.1.2.3", 0, RP_E_AUTH, "server name mismatch", NULL);
 }
 
 static void test_refuses_cn_without_san(void **state)
 {
-	srv s = {0};
-	rp_tlsc *c = NULL;
-	char err[256];
-
 	(void)state;
 	/* CN=localhost but no subjectAltName: the subject is never checked. */
-	assert_int_equal(try_connect(&s, &nosan_server, "localhost", err, sizeof(err), &c),
-			 RP_E_AUTH);
-	assert_contains(err, "server name mismatch");
-	assert_nothing_sent(&s);
+	refused(&nosan_server, "localhost", 0, RP_E_AUTH, "server name mismatch", NULL);
 }
 
 static void test_refuses_expired(void **state)
 {
-	srv s = {0};
-	rp_tlsc *c = NULL;
-	char err[256];
-
 	(void)state;
-	assert_int_equal(try_connect(&s, &expired_server, "localhost", err, sizeof(err), &c),
-			 RP_E_AUTH);
-	assert_contains(err, "expired");
-	assert_nothing_sent(&s);
+	refused(&expired_server, "localhost", 0, RP_E_AUTH, "expired", NULL);
 }
 
 static void test_refuses_client_cert_server(void **state)
 {
-	srv s = {0};
-	rp_tlsc *c = NULL;
-	char err[256];
-
 	(void)state;
 	/* A certificate of the fleet, but for a client: purpose check. */
-	assert_int_equal(try_connect(&s, &F.device2, "localhost", err, sizeof(err), &c), RP_E_AUTH);
-	assert_null(c);
-	assert_nothing_sent(&s);
+	refused(&F.device2, "localhost", 0, RP_E_AUTH, NULL, NULL);
 }
 
 static void test_tls12_server(void **state)
 {
-	srv s = {.tls12_only = 1};
-	rp_tlsc *c = NULL;
-	char err[256];
-
 	(void)state;
-	assert_int_equal(try_connect(&s, &F.server, "localhost", err, sizeof(err), &c),
-			 RP_E_PROTOCOL);
-	assert_contains(err, "server does not speak TLS 1.3");
-	assert_nothing_sent(&s);
+	refused(&F.server, "localhost", 1, RP_E_PROTOCOL, "server does not speak TLS 1.3", NULL);
 }
 
 static void test_server_refuses_us(void **state)
@@ -435,23 +365,13 @@ static void test_peer_gone_no_sigpipe(void **state)
 static void test_connection_refused(void **state)
 {
 	rp_tlsc_ctx *ctx = device_ctx();
-	struct sockaddr_in a;
-	socklen_t alen = sizeof(a);
 	rp_tlsc *c = NULL;
 	char err[256];
-	int fd;
 	uint16_t port;
 
 	(void)state;
 	/* A port that was just free: bound, not listening, then closed. */
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
+	assert_int_equal(tlssrv_unused_port(&port), 0);
 	assert_int_equal(
 		rp_tlsc_connect(ctx, "127.0.0.1", port, "localhost", 2000, &c, err, sizeof(err)),
 		RP_E_IO);
