@@ -27,6 +27,7 @@ typedef struct ps {
 	void *ctx;
 	unsigned line;
 	unsigned errors;
+	unsigned *set_at; /* per key: the line that set it, 0 if none */
 } ps;
 
 static void say(ps *p, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -343,6 +344,19 @@ static void parse_line(ps *p, const char *s, size_t n, unsigned *set_at)
 	set_value(p, &keys[i], val);
 }
 
+/* rp_text_lines' callback: one line, its length checked first. */
+static void on_line(void *ctx, unsigned number, const char *s, size_t n)
+{
+	ps *p = ctx;
+
+	p->line = number;
+	if (n > RP_LIMIT_CONFIG_LINE_LEN) {
+		say(p, p->line, "line is longer than %u bytes", RP_LIMIT_CONFIG_LINE_LEN);
+		return;
+	}
+	parse_line(p, s, n, p->set_at);
+}
+
 /* Rules between keys, once the file is read. */
 static void check(ps *p, const unsigned *set_at)
 {
@@ -373,7 +387,6 @@ unsigned agent_config_parse(agent_config *c, const char *name, const char *buf, 
 			    agent_report_fn report, void *ctx)
 {
 	unsigned set_at[NKEYS];
-	size_t pos = 0;
 	ps p;
 
 	memset(&p, 0, sizeof(p));
@@ -387,25 +400,8 @@ unsigned agent_config_parse(agent_config *c, const char *name, const char *buf, 
 		say(&p, 0, "file is larger than %u bytes", RP_LIMIT_CONFIG_FILE_SIZE);
 		return p.errors;
 	}
-	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
-		pos = 3;
-	}
-	while (pos < len) {
-		const char *s = buf + pos;
-		const char *nl = memchr(s, '\n', len - pos);
-		size_t n = nl != NULL ? (size_t)(nl - s) : len - pos;
-
-		pos += n + (nl != NULL ? 1u : 0u);
-		p.line++;
-		if (n > 0 && s[n - 1u] == '\r') {
-			n--;
-		}
-		if (n > RP_LIMIT_CONFIG_LINE_LEN) {
-			say(&p, p.line, "line is longer than %u bytes", RP_LIMIT_CONFIG_LINE_LEN);
-			continue;
-		}
-		parse_line(&p, s, n, set_at);
-	}
+	p.set_at = set_at;
+	rp_text_lines(buf, len, on_line, &p);
 	check(&p, set_at);
 	return p.errors;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rampart/text.h"
 
 void cli_hex_init(struct cli_hex *h, uint8_t *buf, size_t cap)
 {
@@ -18,20 +19,6 @@ void cli_hex_init(struct cli_hex *h, uint8_t *buf, size_t cap)
 	h->where = "input";
 	h->line = 1;
 	h->col = 1;
-}
-
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
 }
 
 static int is_space(int c)
@@ -66,7 +53,7 @@ int cli_hex_end(struct cli_hex *h)
 
 int cli_hex_feed(struct cli_hex *h, int c)
 {
-	int v = hex_value(c);
+	int v = rp_text_hex_digit(c);
 	int rc = 0;
 
 	if (is_space(c)) {

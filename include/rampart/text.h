@@ -38,6 +38,15 @@ typedef struct rp_text_line {
 int rp_text_line_split(const char *s, size_t n, rp_text_line *out, const char **why);
 
 /*
+ * Calls fn(ctx, number, s, n) for each line of buf[0 .. len), numbered from
+ * 1: lines end with LF or CRLF (the terminator is not in s[0 .. n)), the
+ * last one may end without; a UTF-8 byte order mark at the start, as some
+ * editors write, is not part of line 1. A configuration file's reader.
+ */
+typedef void (*rp_text_line_fn)(void *ctx, unsigned number, const char *s, size_t n);
+void rp_text_lines(const char *buf, size_t len, rp_text_line_fn fn, void *ctx);
+
+/*
  * Copies untrusted bytes into out as printable ASCII: at most max_in bytes
  * of in[0 .. len), printable ASCII as is, a backslash as \\, anything else
  * as \xHH, and "..." when cut by max_in or by cap. cap MUST be at least 4
@@ -60,6 +69,9 @@ int rp_text_count(const char *s, uint64_t *v);
 int rp_text_size(const char *s, uint64_t *v);
 int rp_text_size_at(const char *s, uint64_t *v, const char **end);
 int rp_text_duration_ms(const char *s, uint64_t *v);
+
+/* The value of one hexadecimal digit (either case), or -1. */
+int rp_text_hex_digit(int c);
 
 /*
  * Reads the decimal digits at the start of s; *v saturates at UINT64_MAX.

@@ -49,6 +49,27 @@ int rp_text_line_split(const char *s, size_t n, rp_text_line *out, const char **
 	return 1;
 }
 
+void rp_text_lines(const char *buf, size_t len, rp_text_line_fn fn, void *ctx)
+{
+	size_t pos = 0;
+	unsigned number = 0;
+
+	if (len >= 3u && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
+		pos = 3;
+	}
+	while (pos < len) {
+		const char *s = buf + pos;
+		const char *nl = memchr(s, '\n', len - pos);
+		size_t n = nl != NULL ? (size_t)(nl - s) : len - pos;
+
+		pos += n + (nl != NULL ? 1u : 0u);
+		if (n > 0u && s[n - 1u] == '\r') {
+			n--;
+		}
+		fn(ctx, ++number, s, n);
+	}
+}
+
 const char *rp_text_escape(char *out, size_t cap, const uint8_t *in, size_t len, size_t max_in)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -96,6 +117,20 @@ static uint64_t mul_sat(uint64_t v, uint64_t m)
 		return UINT64_MAX;
 	}
 	return v * m;
+}
+
+int rp_text_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
 }
 
 size_t rp_text_digits(const char *s, uint64_t *v)

@@ -127,21 +127,6 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || cap == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, cap, fmt, ap);
-	va_end(ap);
-}
-
 static char *dupstr(const char *s)
 {
 	size_t n = strlen(s) + 1u;
@@ -826,24 +811,24 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t cap)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		set_err(err, cap, "%s: cannot open the key", path);
+		rp_errf(err, cap, "%s: cannot open the key", path);
 		return NULL;
 	}
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		set_err(err, cap, "%s: not a regular file", path);
+		rp_errf(err, cap, "%s: not a regular file", path);
 		goto out;
 	}
 	if ((sb.st_mode & S_IRWXO) != 0) {
-		set_err(err, cap, "%s: key file is accessible to other users (chmod o-rwx)", path);
+		rp_errf(err, cap, "%s: key file is accessible to other users (chmod o-rwx)", path);
 		goto out;
 	}
 	if (sb.st_size <= 0 || sb.st_size > KEY_FILE_MAX) {
-		set_err(err, cap, "%s: key file is empty or too large", path);
+		rp_errf(err, cap, "%s: key file is empty or too large", path);
 		goto out;
 	}
 	buf = rp_alloc(NULL, (size_t)sb.st_size);
 	if (buf == NULL) {
-		set_err(err, cap, "%s: out of memory", path);
+		rp_errf(err, cap, "%s: out of memory", path);
 		goto out;
 	}
 	while (got < (size_t)sb.st_size) {
@@ -853,7 +838,7 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t cap)
 			continue;
 		}
 		if (n <= 0) {
-			set_err(err, cap, "%s: cannot read the key", path);
+			rp_errf(err, cap, "%s: cannot read the key", path);
 			goto out;
 		}
 		got += (size_t)n;
@@ -861,7 +846,7 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t cap)
 	bio = BIO_new_mem_buf(buf, (int)got);
 	pkey = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
 	if (pkey == NULL) {
-		set_err(err, cap, "%s: not an unencrypted PEM private key", path);
+		rp_errf(err, cap, "%s: not an unencrypted PEM private key", path);
 		goto out;
 	}
 out:
@@ -883,7 +868,7 @@ static int load_key(SSL_CTX *s, const char *path, char *err, size_t cap)
 		return 0;
 	}
 	if (SSL_CTX_use_PrivateKey(s, pkey) != 1 || SSL_CTX_check_private_key(s) != 1) {
-		set_err(err, cap, "%s: key does not match the server certificate", path);
+		rp_errf(err, cap, "%s: key does not match the server certificate", path);
 		goto out;
 	}
 	ok = 1;
@@ -961,12 +946,12 @@ static int on_init_ssl(void *ssl_ctx, void *user_data)
 	    SSL_CTX_set1_groups_list(s, TLS_GROUPS) != 1 || SSL_CTX_set_max_early_data(s, 0) != 1 ||
 	    SSL_CTX_set_num_tickets(s, 0) != 1 ||
 	    SSL_CTX_set_session_id_context(s, (const unsigned char *)sid, sizeof(sid) - 1u) != 1) {
-		set_err(api->tls_err, sizeof(api->tls_err),
+		rp_errf(api->tls_err, sizeof(api->tls_err),
 			"TLS policy: OpenSSL refused a setting");
 		goto fail;
 	}
 	if (SSL_CTX_use_certificate_chain_file(s, api->cert_file) != 1) {
-		set_err(api->tls_err, sizeof(api->tls_err),
+		rp_errf(api->tls_err, sizeof(api->tls_err),
 			"%s: not a readable PEM certificate chain (or too weak for security level "
 			"2)",
 			api->cert_file);
@@ -976,7 +961,7 @@ static int on_init_ssl(void *ssl_ctx, void *user_data)
 		goto fail;
 	}
 	if (!keep_pair(api, s)) {
-		set_err(api->tls_err, sizeof(api->tls_err), "TLS: cannot keep the certificate");
+		rp_errf(api->tls_err, sizeof(api->tls_err), "TLS: cannot keep the certificate");
 		goto fail;
 	}
 	SSL_CTX_set_cert_cb(s, cert_cb, api);
@@ -1620,27 +1605,27 @@ static rp_status check_opts(const rp_api_opts *o, char *err, size_t cap)
 
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		if (caps[i].v > caps[i].max) {
-			set_err(err, cap, "api: %s %zu is above its hard cap %zu", caps[i].name,
+			rp_errf(err, cap, "api: %s %zu is above its hard cap %zu", caps[i].name,
 				caps[i].v, caps[i].max);
 			return RP_E_INVALID_ARG;
 		}
 	}
 	if (o->max_header != 0 && o->max_header < 1024u) {
-		set_err(err, cap, "api: max_header below 1024 bytes");
+		rp_errf(err, cap, "api: max_header below 1024 bytes");
 		return RP_E_INVALID_ARG;
 	}
 	if (o->max_body != 0 && o->max_body < RP_LIMIT_API_PREAUTH_BODY) {
-		set_err(err, cap, "api: max_body below %u bytes", RP_LIMIT_API_PREAUTH_BODY);
+		rp_errf(err, cap, "api: max_body below %u bytes", RP_LIMIT_API_PREAUTH_BODY);
 		return RP_E_INVALID_ARG;
 	}
 	if (o->cert_file == NULL || o->cert_file[0] == '\0' || o->key_file == NULL ||
 	    o->key_file[0] == '\0') {
-		set_err(err, cap, "api: a certificate and a key are required (HTTPS only)");
+		rp_errf(err, cap, "api: a certificate and a key are required (HTTPS only)");
 		return RP_E_INVALID_ARG;
 	}
 	if (o->password != NULL && !o->allow_weak_params &&
 	    rp_password_params_check(o->password) != RP_OK) {
-		set_err(err, cap, "api: Argon2 parameters below the floors of rampart/limits.h");
+		rp_errf(err, cap, "api: Argon2 parameters below the floors of rampart/limits.h");
 		return RP_E_CONFIG;
 	}
 	return RP_OK;
@@ -1706,7 +1691,7 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 	size_t i = 0;
 
 	if (o == NULL || store == NULL || out == NULL) {
-		set_err(err, err_cap, "api: missing argument");
+		rp_errf(err, err_cap, "api: missing argument");
 		return RP_E_INVALID_ARG;
 	}
 	*out = NULL;
@@ -1715,12 +1700,12 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 		return st;
 	}
 	if (listen_spec(o->address, listen, sizeof(listen)) != RP_OK) {
-		set_err(err, err_cap,
+		rp_errf(err, err_cap,
 			"api: address must be a numeric IPv4 or [IPv6] address and a port");
 		return RP_E_INVALID_ARG;
 	}
 	if (listen[0] == '[' && mg_check_feature(MG_FEATURES_IPV6) == 0) {
-		set_err(err, err_cap, "api: this CivetWeb was built without IPv6: listen on IPv4");
+		rp_errf(err, err_cap, "api: this CivetWeb was built without IPv6: listen on IPv4");
 		return RP_E_CONFIG;
 	}
 	rp_api_json_init();
@@ -1730,16 +1715,16 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 	}
 	api = rp_calloc(NULL, 1, sizeof(*api));
 	if (api == NULL) {
-		set_err(err, err_cap, "api: out of memory");
+		rp_errf(err, err_cap, "api: out of memory");
 		return RP_E_NOMEM;
 	}
 	if (pthread_mutex_init(&api->mu, NULL) != 0) {
 		rp_free(NULL, api);
-		set_err(err, err_cap, "api: out of memory");
+		rp_errf(err, err_cap, "api: out of memory");
 		return RP_E_NOMEM;
 	}
 	if (pthread_mutex_init(&api->cert_mu, NULL) != 0) {
-		set_err(err, err_cap, "api: out of memory");
+		rp_errf(err, err_cap, "api: out of memory");
 		st = RP_E_NOMEM;
 		goto fail;
 	}
@@ -1776,7 +1761,7 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 	api->pending = rp_map_new(NULL);
 	if (api->cert_file == NULL || api->key_file == NULL || api->voided == NULL ||
 	    api->pending == NULL) {
-		set_err(err, err_cap, "api: out of memory");
+		rp_errf(err, err_cap, "api: out of memory");
 		st = RP_E_NOMEM;
 		goto fail;
 	}
@@ -1789,7 +1774,7 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 	tc.ctx = api;
 	st = rp_throttle_new(&tc, &api->throttle);
 	if (st != RP_OK) {
-		set_err(err, err_cap, "api: login throttle: %s", rp_status_str(st));
+		rp_errf(err, err_cap, "api: login throttle: %s", rp_status_str(st));
 		goto fail;
 	}
 	st = rp__api_est_load(o, &api->est, err, err_cap);
@@ -1847,9 +1832,9 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 		char esc[200];
 
 		if (api->tls_err[0] != '\0') {
-			set_err(err, err_cap, "api: %s", api->tls_err);
+			rp_errf(err, err_cap, "api: %s", api->tls_err);
 		} else {
-			set_err(err, err_cap, "api: cannot start on %s: %s", o->address,
+			rp_errf(err, err_cap, "api: cannot start on %s: %s", o->address,
 				rp_log_escape(esc, sizeof(esc), (const uint8_t *)mg_why,
 					      strnlen(mg_why, sizeof(mg_why))));
 		}
@@ -1859,7 +1844,7 @@ rp_status rp_api_start(const rp_api_opts *o, rp_store *store, rp_api **out, char
 	memset(ports, 0, sizeof(ports));
 	if (mg_get_server_ports(api->mg, 2, ports) < 1 || ports[0].port <= 0 ||
 	    ports[0].port > 65535) {
-		set_err(err, err_cap, "api: no listening port");
+		rp_errf(err, err_cap, "api: no listening port");
 		st = RP_E_CONFIG;
 		goto fail;
 	}
@@ -1894,24 +1879,24 @@ static X509 *read_chain(const char *path, STACK_OF(X509) * *chain, char *err, si
 
 	*chain = sk_X509_new_null();
 	if (bio == NULL || *chain == NULL) {
-		set_err(err, cap, "%s: cannot open the certificate", path);
+		rp_errf(err, cap, "%s: cannot open the certificate", path);
 		goto out;
 	}
 	leaf = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
 	if (leaf == NULL) {
-		set_err(err, cap, "%s: not a PEM certificate chain", path);
+		rp_errf(err, cap, "%s: not a PEM certificate chain", path);
 		goto out;
 	}
 	while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
 		if (sk_X509_num(*chain) >= (int)RP_LIMIT_PKI_P7_CERTS ||
 		    sk_X509_push(*chain, x) <= 0) {
 			X509_free(x);
-			set_err(err, cap, "%s: too many certificates in the chain", path);
+			rp_errf(err, cap, "%s: too many certificates in the chain", path);
 			goto out;
 		}
 	}
 	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
-		set_err(err, cap, "%s: malformed PEM certificate", path);
+		rp_errf(err, cap, "%s: malformed PEM certificate", path);
 		goto out;
 	}
 	ok = 1;
@@ -1936,7 +1921,7 @@ rp_status rp_api_reload_cert(rp_api *api, char *err, size_t err_cap)
 	rp_status st = RP_E_CONFIG;
 
 	if (api == NULL) {
-		set_err(err, err_cap, "api: not running");
+		rp_errf(err, err_cap, "api: not running");
 		return RP_E_INVALID_ARG;
 	}
 	leaf = read_chain(api->cert_file, &chain, err, err_cap);
@@ -1945,7 +1930,7 @@ rp_status rp_api_reload_cert(rp_api *api, char *err, size_t err_cap)
 	}
 	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0 ||
 	    X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
-		set_err(err, err_cap, "%s: the certificate is not valid now", api->cert_file);
+		rp_errf(err, err_cap, "%s: the certificate is not valid now", api->cert_file);
 		goto out;
 	}
 	key = read_key(api->key_file, err, err_cap);
@@ -1956,18 +1941,18 @@ rp_status rp_api_reload_cert(rp_api *api, char *err, size_t err_cap)
 	 * the key is the certificate's, both pass security level 2. */
 	probe = SSL_CTX_new(TLS_server_method());
 	if (probe == NULL) {
-		set_err(err, err_cap, "api: out of memory");
+		rp_errf(err, err_cap, "api: out of memory");
 		st = RP_E_NOMEM;
 		goto out;
 	}
 	SSL_CTX_set_security_level(probe, SECURITY_LEVEL);
 	if (X509_check_private_key(leaf, key) != 1) {
-		set_err(err, err_cap, "%s: key does not match the server certificate %s",
+		rp_errf(err, err_cap, "%s: key does not match the server certificate %s",
 			api->key_file, api->cert_file);
 		goto out;
 	}
 	if (SSL_CTX_use_cert_and_key(probe, leaf, key, chain, 1) != 1) {
-		set_err(err, err_cap,
+		rp_errf(err, err_cap,
 			"%s: refused by the TLS policy (too weak for security level 2?)",
 			api->cert_file);
 		goto out;

@@ -52,21 +52,6 @@
 /* Manufacturer chains may have an intermediate or two. */
 #define MAKER_DEPTH 4
 
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || cap == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, cap, fmt, ap);
-	va_end(ap);
-}
-
 static int set(const char *s)
 {
 	return s != NULL && s[0] != '\0';
@@ -90,23 +75,23 @@ static rp_status load_certs(const char *what, const char *path, int max, STACK_O
 
 	*out = NULL;
 	if (sk == NULL) {
-		set_err(err, cap, "api: out of memory");
+		rp_errf(err, cap, "api: out of memory");
 		return RP_E_NOMEM;
 	}
 	bio = BIO_new_file(path, "r");
 	if (bio == NULL) {
-		set_err(err, cap, "%s %s: cannot open (%s)", what, path, strerror(errno));
+		rp_errf(err, cap, "%s %s: cannot open (%s)", what, path, strerror(errno));
 		goto out;
 	}
 	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
 		if (sk_X509_num(sk) >= max || sk_X509_push(sk, x) <= 0) {
 			X509_free(x);
-			set_err(err, cap, "%s %s: more than %d certificates", what, path, max);
+			rp_errf(err, cap, "%s %s: more than %d certificates", what, path, max);
 			goto out;
 		}
 	}
 	if (sk_X509_num(sk) == 0) {
-		set_err(err, cap, "%s %s: no PEM certificate", what, path);
+		rp_errf(err, cap, "%s %s: no PEM certificate", what, path);
 		goto out;
 	}
 	*out = sk;
@@ -262,18 +247,18 @@ static rp_status check_chain(rp__api_est *e, int64_t now, char *err, size_t cap)
 	rp_status st;
 
 	if (X509_check_ca(e->root) < 1 || X509_check_ca(e->issuing) < 1) {
-		set_err(err, cap,
+		rp_errf(err, cap,
 			"pki: pki.root_cert and pki.issuing_cert must be CA certificates");
 		return RP_E_CONFIG;
 	}
 	if (X509_check_issued(e->root, e->issuing) != X509_V_OK) {
-		set_err(err, cap, "pki: pki.root_cert is not the issuer of pki.issuing_cert");
+		rp_errf(err, cap, "pki: pki.root_cert is not the issuer of pki.issuing_cert");
 		ERR_clear_error();
 		return RP_E_CONFIG;
 	}
 	st = verify_in(e->fleet_store, e->issuing, NULL, 1, 0, now, &why);
 	if (st != RP_OK) {
-		set_err(err, cap, "pki: the issuing CA does not verify against the root: %s", why);
+		rp_errf(err, cap, "pki: the issuing CA does not verify against the root: %s", why);
 		return st == RP_E_NOMEM ? st : RP_E_CONFIG;
 	}
 	return RP_OK;
@@ -303,7 +288,7 @@ static rp_status load_key(rp__api_est *e, const rp_api_opts *o, char *err, size_
 		return st;
 	}
 	if (X509_cmp(rp_pki_issuer_cert(e->own_issuer), e->issuing) != 0) {
-		set_err(err, cap, "pki.issuing_cert %s: changed while rampartd read it",
+		rp_errf(err, cap, "pki.issuing_cert %s: changed while rampartd read it",
 			o->est_issuing_cert);
 		return RP_E_CONFIG;
 	}
@@ -325,14 +310,14 @@ static rp_status load_makers(rp__api_est *e, const char *path, char *err, size_t
 	n = (size_t)sk_X509_num(e->maker_certs);
 	for (size_t i = 0; i < n; i++) {
 		if (X509_check_ca(sk_X509_value(e->maker_certs, (int)i)) < 1) {
-			set_err(err, cap, "est.manufacturer_ca %s: certificate %zu is not a CA",
+			rp_errf(err, cap, "est.manufacturer_ca %s: certificate %zu is not a CA",
 				path, i + 1u);
 			return RP_E_CONFIG;
 		}
 	}
 	v = rp_alloc(NULL, n * sizeof(*v));
 	if (v == NULL) {
-		set_err(err, cap, "api: out of memory");
+		rp_errf(err, cap, "api: out of memory");
 		return RP_E_NOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -342,7 +327,7 @@ static rp_status load_makers(rp__api_est *e, const char *path, char *err, size_t
 	e->makers = store_of(v, n, X509_V_FLAG_PARTIAL_CHAIN);
 	rp_free(NULL, v);
 	if (e->makers == NULL) {
-		set_err(err, cap, "api: out of memory");
+		rp_errf(err, cap, "api: out of memory");
 		return RP_E_NOMEM;
 	}
 	return RP_OK;
@@ -385,19 +370,19 @@ rp_status rp__api_est_load(const rp_api_opts *o, rp__api_est **out, char *err, s
 	if ((o->est_issuer == NULL &&
 	     (!set(o->est_issuing_key) || !set(o->est_issuing_key_pass))) ||
 	    !set(o->est_root_cert)) {
-		set_err(err, cap,
+		rp_errf(err, cap,
 			"pki: the issuing CA needs its key, its passphrase file and the root "
 			"(pki.issuing_key, pki.issuing_key_pass, pki.root_cert)");
 		return RP_E_CONFIG;
 	}
 	e = rp_calloc(NULL, 1, sizeof(*e));
 	if (e == NULL) {
-		set_err(err, cap, "api: out of memory");
+		rp_errf(err, cap, "api: out of memory");
 		return RP_E_NOMEM;
 	}
 	fleet = o->est_fleet != NULL ? o->est_fleet : "rampart";
 	if (!rp_pki_fleet_name_valid(fleet, strlen(fleet), &why)) {
-		set_err(err, cap, "pki.fleet: %s", why);
+		rp_errf(err, cap, "pki.fleet: %s", why);
 		st = RP_E_CONFIG;
 		goto fail;
 	}
@@ -406,7 +391,7 @@ rp_status rp__api_est_load(const rp_api_opts *o, rp__api_est **out, char *err, s
 						      : (int64_t)RP_DEFAULT_PKI_DEVICE_VALIDITY_S;
 	if (e->validity_s < (int64_t)RP_LIMIT_PKI_DEVICE_VALIDITY_MIN_S ||
 	    e->validity_s > (int64_t)RP_LIMIT_PKI_DEVICE_VALIDITY_S) {
-		set_err(err, cap, "pki.device_validity: outside 1h .. 365d");
+		rp_errf(err, cap, "pki.device_validity: outside 1h .. 365d");
 		st = RP_E_CONFIG;
 		goto fail;
 	}
@@ -415,7 +400,7 @@ rp_status rp__api_est_load(const rp_api_opts *o, rp__api_est **out, char *err, s
 		st = e->issuing != NULL && X509_up_ref(e->issuing) == 1 ? RP_OK : RP_E_INVALID_ARG;
 		if (st != RP_OK) {
 			e->issuing = NULL;
-			set_err(err, cap, "pki: the issuing CA was not loaded");
+			rp_errf(err, cap, "pki: the issuing CA was not loaded");
 		}
 	} else {
 		st = load_first("pki.issuing_cert", o->est_issuing_cert, &e->issuing, err, cap);
@@ -431,7 +416,7 @@ rp_status rp__api_est_load(const rp_api_opts *o, rp__api_est **out, char *err, s
 	e->binding = rp__api_binding_new();
 	if (e->fleet_chain == NULL || e->fleet_store == NULL || e->binding == NULL ||
 	    sk_X509_push(e->fleet_chain, e->issuing) <= 0) {
-		set_err(err, cap, "api: out of memory");
+		rp_errf(err, cap, "api: out of memory");
 		st = RP_E_NOMEM;
 		goto fail;
 	}
@@ -457,7 +442,7 @@ rp_status rp__api_est_load(const rp_api_opts *o, rp__api_est **out, char *err, s
 			     : rp_pki_est_certs_base64(pair, 2, e->cacerts, need, &e->cacerts_len);
 	}
 	if (st != RP_OK) {
-		set_err(err, cap, "pki: cannot encode the CA certificates (%s)", rp_status_str(st));
+		rp_errf(err, cap, "pki: cannot encode the CA certificates (%s)", rp_status_str(st));
 		goto fail;
 	}
 	e->cacerts_len = rp__api_est_lf_lines(e->cacerts, e->cacerts_len);
@@ -513,7 +498,7 @@ int rp__api_est_tls(const rp__api_est *e, void *ssl_ctx, char *err, size_t cap)
 	}
 	if (!ok) {
 		sk_X509_NAME_pop_free(names, X509_NAME_free);
-		set_err(err, cap, "TLS: out of memory for the client CA list");
+		rp_errf(err, cap, "TLS: out of memory for the client CA list");
 		ERR_clear_error();
 		return 0;
 	}
@@ -521,7 +506,7 @@ int rp__api_est_tls(const rp__api_est *e, void *ssl_ctx, char *err, size_t cap)
 	SSL_CTX_set_verify(s, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_cert_verify_callback(s, verify_later, NULL);
 	if (!rp__api_binding_install(e->binding, s)) {
-		set_err(err, cap, "TLS: cannot install the channel binding callback");
+		rp_errf(err, cap, "TLS: cannot install the channel binding callback");
 		ERR_clear_error();
 		return 0;
 	}

@@ -31,6 +31,7 @@
 #include "net/tls.h"
 #include "pki/pki.h"
 #include "rampart/mqtt.h"
+#include "rampart/text.h"
 #include "util/alloc.h"
 
 static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -208,20 +209,6 @@ rp_status rp__api_check_text(const char *s, size_t len, size_t max)
  * Query strings
  * ------------------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 /* Percent-decodes s[0 .. len) into out (room for len + 1); RP_E_MALFORMED on a bad escape. */
 static rp_status pct_decode(const char *s, size_t len, char *out, size_t *out_len)
 {
@@ -234,8 +221,8 @@ static rp_status pct_decode(const char *s, size_t len, char *out, size_t *out_le
 			if (i + 2u >= len) {
 				return RP_E_MALFORMED;
 			}
-			hi = hexval(s[i + 1u]);
-			lo = hexval(s[i + 2u]);
+			hi = rp_text_hex_digit(s[i + 1u]);
+			lo = rp_text_hex_digit(s[i + 2u]);
 			if (hi < 0 || lo < 0) {
 				return RP_E_MALFORMED;
 			}
@@ -566,7 +553,7 @@ static rp_status unhex(const char *hex, uint8_t out[RP_SHA256_LEN])
 		return RP_E_MALFORMED;
 	}
 	for (size_t i = 0; i < RP_SHA256_LEN; i++) {
-		int hi = hexval(hex[2u * i]), lo = hexval(hex[2u * i + 1u]);
+		int hi = rp_text_hex_digit(hex[2u * i]), lo = rp_text_hex_digit(hex[2u * i + 1u]);
 
 		if (hi < 0 || lo < 0) {
 			return RP_E_MALFORMED;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "rampart/mqtt.h"
+#include "rampart/text.h"
 #include "util/alloc.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -541,8 +542,8 @@ static void parse_line(struct pp *pp, const char *s, size_t n, size_t buf_len)
 {
 	char q[QUOTE_BUF];
 	const char *why;
-	rp_line l;
-	int r = rp_line_split(s, n, &l, &why);
+	rp_text_line l;
+	int r = rp_text_line_split(s, n, &l, &why);
 
 	if (r < 0) {
 		say(pp, pp->line, "%s", why);

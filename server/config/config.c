@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rampart/text.h"
 #include "util/alloc.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -335,113 +336,6 @@ static int is_digit(char ch)
 	return ch >= '0' && ch <= '9';
 }
 
-/* v * m, saturating at UINT64_MAX. */
-static uint64_t mul_sat(uint64_t v, uint64_t m)
-{
-	if (m != 0 && v > UINT64_MAX / m) {
-		return UINT64_MAX;
-	}
-	return v * m;
-}
-
-/*
- * Reads the decimal digits at s (at least one); *v saturates at UINT64_MAX.
- * Returns the number of digits read (0: none).
- */
-static size_t read_digits(const char *s, uint64_t *v)
-{
-	size_t i = 0;
-	uint64_t x = 0;
-
-	while (is_digit(s[i])) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (x > (UINT64_MAX - d) / 10u) {
-			x = UINT64_MAX;
-		} else if (x != UINT64_MAX) {
-			x = x * 10u + d;
-		}
-		i++;
-	}
-	*v = x;
-	return i;
-}
-
-/* A count: digits only. Returns 0 if malformed. */
-static int parse_count(const char *s, uint64_t *v)
-{
-	size_t n = read_digits(s, v);
-
-	return n > 0 && s[n] == '\0';
-}
-
-/* A size: digits and an optional k, m or g. *end is what follows. */
-static int parse_size_at(const char *s, uint64_t *v, const char **end)
-{
-	size_t n = read_digits(s, v);
-	uint64_t mult = 1;
-
-	if (n == 0) {
-		return 0;
-	}
-	switch (s[n]) {
-	case 'k':
-	case 'K':
-		mult = 1024u;
-		n++;
-		break;
-	case 'm':
-	case 'M':
-		mult = 1024u * 1024u;
-		n++;
-		break;
-	case 'g':
-	case 'G':
-		mult = 1024u * 1024u * 1024u;
-		n++;
-		break;
-	default:
-		break;
-	}
-	*v = mul_sat(*v, mult);
-	*end = s + n;
-	return 1;
-}
-
-static int parse_size(const char *s, uint64_t *v)
-{
-	const char *end;
-
-	return parse_size_at(s, v, &end) && *end == '\0';
-}
-
-/* A duration: digits and a unit (ms, s, m, h, d); *v in milliseconds. */
-static int parse_duration(const char *s, uint64_t *v)
-{
-	size_t n = read_digits(s, v);
-	const char *u = s + n;
-	uint64_t mult;
-
-	if (n == 0) {
-		return 0;
-	}
-	if (strcmp(u, "ms") == 0) {
-		mult = 1;
-	} else if (strcmp(u, "s") == 0) {
-		mult = 1000u;
-	} else if (strcmp(u, "m") == 0) {
-		mult = 60000u;
-	} else if (strcmp(u, "h") == 0) {
-		mult = 3600000u;
-	} else if (strcmp(u, "d") == 0) {
-		mult = 86400000u;
-	} else {
-		return 0;
-	}
-	*v = mul_sat(*v, mult);
-	return 1;
-}
-
 /* A rate: COUNT/s, or SIZE/s when bytes is set. */
 static int parse_rate(const char *s, int bytes, uint64_t *v)
 {
@@ -449,11 +343,11 @@ static int parse_rate(const char *s, int bytes, uint64_t *v)
 	size_t n;
 
 	if (bytes) {
-		if (!parse_size_at(s, v, &end)) {
+		if (!rp_text_size_at(s, v, &end)) {
 			return 0;
 		}
 	} else {
-		n = read_digits(s, v);
+		n = rp_text_digits(s, v);
 		if (n == 0) {
 			return 0;
 		}
@@ -496,14 +390,14 @@ static void set_number(struct ps *ps, enum key_id id, const char *val)
 
 	switch (k->kind) {
 	case K_COUNT:
-		ok = parse_count(val, &v);
+		ok = rp_text_count(val, &v);
 		break;
 	case K_SIZE:
-		ok = parse_size(val, &v);
+		ok = rp_text_size(val, &v);
 		break;
 	case K_DURATION_MS:
 	case K_DURATION_S:
-		ok = parse_duration(val, &v);
+		ok = rp_text_duration_ms(val, &v);
 		break;
 	case K_RATE:
 		ok = parse_rate(val, 0, &v);
@@ -694,7 +588,7 @@ static void set_keystore(struct ps *ps, enum key_id id, const char *val)
  * A PKCS#11 label (a token's, a key's): kept as written, 1 to keys[id].max
  * bytes (the token label field is 32 bytes; the keystore takes key labels
  * of up to 64), no control character (it is shown in logs and messages).
- * The line is valid UTF-8 already (rp_line_split).
+ * The line is valid UTF-8 already (rp_text_line_split).
  */
 static void set_label(struct ps *ps, enum key_id id, const char *val)
 {
@@ -758,7 +652,7 @@ static int parse_address(const char *val, rp_config_listener *l)
 	memcpy(host, val, hlen);
 	host[hlen] = '\0';
 	p = colon + 1;
-	if (strlen(p) > 5 || !parse_count(p, &port) || port > 65535u) {
+	if (strlen(p) > 5 || !rp_text_count(p, &port) || port > 65535u) {
 		return 0;
 	}
 	memset(l->addr, 0, sizeof(l->addr));
@@ -909,8 +803,8 @@ static void parse_line(struct ps *ps, const char *s, size_t n)
 	char q[QUOTE_BUF];
 	const char *why;
 	enum key_id id;
-	rp_line l;
-	int found, r = rp_line_split(s, n, &l, &why);
+	rp_text_line l;
+	int found, r = rp_text_line_split(s, n, &l, &why);
 
 	if (r < 0) {
 		say(ps, ps->line, "%s", why);
@@ -974,6 +868,19 @@ static void parse_line(struct ps *ps, const char *s, size_t n)
 		set_number(ps, id, val);
 		break;
 	}
+}
+
+/* rp_text_lines' callback: one line, its length checked first. */
+static void on_line(void *ctx, unsigned number, const char *s, size_t n)
+{
+	struct ps *ps = ctx;
+
+	ps->line = number;
+	if (n > RP_LIMIT_CONFIG_LINE_LEN) {
+		say(ps, ps->line, "line is longer than %u bytes", RP_LIMIT_CONFIG_LINE_LEN);
+		return;
+	}
+	parse_line(ps, s, n);
 }
 
 /* Line on which to report a problem between keys a and b: a's, else b's. */
@@ -1123,7 +1030,6 @@ static rp_status parse(rp_config *c, const char *name, const char *buf, size_t l
 		       const char *base, rp_config_report_fn report, void *ctx)
 {
 	struct ps ps;
-	size_t pos = 0;
 
 	if (c == NULL || (buf == NULL && len != 0)) {
 		return RP_E_INVALID_ARG;
@@ -1141,26 +1047,7 @@ static rp_status parse(rp_config *c, const char *name, const char *buf, size_t l
 		say(&ps, 0, "file is larger than %u bytes", RP_LIMIT_CONFIG_FILE_SIZE);
 		return RP_E_CONFIG;
 	}
-	/* A UTF-8 byte order mark, as some editors write, is not part of line 1. */
-	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
-		pos = 3;
-	}
-	while (pos < len) {
-		const char *s = buf + pos;
-		const char *nl = memchr(s, '\n', len - pos);
-		size_t n = nl != NULL ? (size_t)(nl - s) : len - pos;
-
-		pos += n + (nl != NULL ? 1u : 0u);
-		ps.line++;
-		if (n > 0 && s[n - 1u] == '\r') {
-			n--;
-		}
-		if (n > RP_LIMIT_CONFIG_LINE_LEN) {
-			say(&ps, ps.line, "line is longer than %u bytes", RP_LIMIT_CONFIG_LINE_LEN);
-			continue;
-		}
-		parse_line(&ps, s, n);
-	}
+	rp_text_lines(buf, len, on_line, &ps);
 	check_pairs(&ps);
 	check_pki(&ps);
 	merge_listeners(&ps);

@@ -36,6 +36,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/crl.h"
+#include "rampart/text.h"
 #include "util/alloc.h"
 #include "util/log.h"
 
@@ -59,21 +60,6 @@ struct rp_crl {
 	size_t der_len;
 	rp_crl_info info;
 };
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || cap == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, cap, fmt, ap);
-	va_end(ap);
-}
 
 /* ------------------------------------------------------------------------
  * Reasons
@@ -235,20 +221,6 @@ out:
  * Building blocks
  * ------------------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 rp_status rp__crl_serial_canon(const char *in, char out[RP_PKI_SERIAL_HEX_SIZE])
 {
 	static const char digits[] = "0123456789abcdef";
@@ -263,7 +235,7 @@ rp_status rp__crl_serial_canon(const char *in, char out[RP_PKI_SERIAL_HEX_SIZE])
 		return RP_E_MALFORMED;
 	}
 	for (size_t k = 0; k < n; k++) {
-		if (hexval(in[k]) < 0) {
+		if (rp_text_hex_digit(in[k]) < 0) {
 			return RP_E_MALFORMED;
 		}
 	}
@@ -280,7 +252,7 @@ rp_status rp__crl_serial_canon(const char *in, char out[RP_PKI_SERIAL_HEX_SIZE])
 		return RP_E_MALFORMED; /* more than 20 octets */
 	}
 	for (; i < n; i++) {
-		out[o++] = digits[hexval(in[i])];
+		out[o++] = digits[rp_text_hex_digit(in[i])];
 	}
 	out[o] = '\0';
 	return RP_OK;
@@ -371,17 +343,17 @@ rp_status rp__crl_write_atomic(const char *path, const void *buf, size_t len, un
 	rp_status st = RP_E_IO;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		set_err(err, err_cap, "%s: path too long", path);
+		rp_errf(err, err_cap, "%s: path too long", path);
 		return RP_E_IO;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
 	if (fd < 0) {
-		set_err(err, err_cap, "%s: cannot create: %s", tmp, strerror(errno));
+		rp_errf(err, err_cap, "%s: cannot create: %s", tmp, strerror(errno));
 		goto out;
 	}
 	made = 1;
 	if (fchmod(fd, (mode_t)mode) != 0) {
-		set_err(err, err_cap, "%s: cannot set its mode: %s", tmp, strerror(errno));
+		rp_errf(err, err_cap, "%s: cannot set its mode: %s", tmp, strerror(errno));
 		goto out;
 	}
 	while (done < len) {
@@ -391,23 +363,23 @@ rp_status rp__crl_write_atomic(const char *path, const void *buf, size_t len, un
 			continue;
 		}
 		if (w <= 0) {
-			set_err(err, err_cap, "%s: cannot write: %s", tmp, strerror(errno));
+			rp_errf(err, err_cap, "%s: cannot write: %s", tmp, strerror(errno));
 			goto out;
 		}
 		done += (size_t)w;
 	}
 	if (fsync(fd) != 0) {
-		set_err(err, err_cap, "%s: fsync: %s", tmp, strerror(errno));
+		rp_errf(err, err_cap, "%s: fsync: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (close(fd) != 0) {
 		fd = -1;
-		set_err(err, err_cap, "%s: close: %s", tmp, strerror(errno));
+		rp_errf(err, err_cap, "%s: close: %s", tmp, strerror(errno));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, path) != 0) {
-		set_err(err, err_cap, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+		rp_errf(err, err_cap, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
 		goto out;
 	}
 	made = 0;
@@ -415,7 +387,7 @@ rp_status rp__crl_write_atomic(const char *path, const void *buf, size_t len, un
 	dir_of(path, dir, sizeof(dir));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) != 0) {
-		set_err(err, err_cap, "%s: fsync of the directory: %s", dir, strerror(errno));
+		rp_errf(err, err_cap, "%s: fsync of the directory: %s", dir, strerror(errno));
 		goto out;
 	}
 	st = RP_OK;
@@ -474,7 +446,7 @@ static rp_status load_signer(rp_crl *c, const rp_crl_opts *o, char *err, size_t 
 	cert = rp_pki_issuer_cert(is);
 	if (cert == NULL || X509_check_ca(cert) < 1 ||
 	    (X509_get_key_usage(cert) & KU_CRL_SIGN) == 0) {
-		set_err(err, cap, "pki.issuing_cert %s: not a CA certificate that may sign CRLs",
+		rp_errf(err, cap, "pki.issuing_cert %s: not a CA certificate that may sign CRLs",
 			o->issuing_cert != NULL ? o->issuing_cert : "(the issuer's)");
 		ERR_clear_error();
 		return RP_E_CONFIG;
@@ -554,7 +526,7 @@ static rp_status check_other(const rp_crl *c, const char *other, char *err, size
 	bio = BIO_new_file(other, "r");
 	while (bio != NULL && (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
 		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) == 0) {
-			set_err(err, cap,
+			rp_errf(err, cap,
 				"tls.crl %s holds a CRL of the issuing CA, which rampartd now "
 				"makes "
 				"itself (pki.crl): keep only other CAs' CRLs (the root's) there",
@@ -581,29 +553,29 @@ rp_status rp_crl_open(const rp_crl_opts *o, rp_store *store, rp_crl **out, char 
 	    (o->issuer == NULL &&
 	     (o->issuing_cert == NULL || o->issuing_key == NULL || o->issuing_key_pass == NULL)) ||
 	    o->path == NULL || o->path[0] == '\0') {
-		set_err(err, err_cap, "crl: missing argument");
+		rp_errf(err, err_cap, "crl: missing argument");
 		return RP_E_INVALID_ARG;
 	}
 	if (o->next_update_s != 0 &&
 	    (o->next_update_s < (int64_t)RP_LIMIT_PKI_CRL_NEXT_UPDATE_MIN_S ||
 	     o->next_update_s > (int64_t)RP_LIMIT_PKI_CRL_NEXT_UPDATE_S)) {
-		set_err(err, err_cap, "pki.crl_next_update: out of range");
+		rp_errf(err, err_cap, "pki.crl_next_update: out of range");
 		return RP_E_INVALID_ARG;
 	}
 	c = rp_calloc(NULL, 1, sizeof(*c));
 	if (c == NULL) {
-		set_err(err, err_cap, "crl: out of memory");
+		rp_errf(err, err_cap, "crl: out of memory");
 		return RP_E_NOMEM;
 	}
 	if (pthread_mutex_init(&c->mu, NULL) != 0) {
 		rp_free(NULL, c);
-		set_err(err, err_cap, "crl: out of memory");
+		rp_errf(err, err_cap, "crl: out of memory");
 		return RP_E_NOMEM;
 	}
 	if (pthread_mutex_init(&c->refresh_mu, NULL) != 0) {
 		pthread_mutex_destroy(&c->mu);
 		rp_free(NULL, c);
-		set_err(err, err_cap, "crl: out of memory");
+		rp_errf(err, err_cap, "crl: out of memory");
 		return RP_E_NOMEM;
 	}
 	c->store = store;
@@ -611,7 +583,7 @@ rp_status rp_crl_open(const rp_crl_opts *o, rp_store *store, rp_crl **out, char 
 						 : (int64_t)RP_DEFAULT_PKI_CRL_NEXT_UPDATE_S;
 	c->path = dupstr(o->path);
 	if (c->path == NULL) {
-		set_err(err, err_cap, "crl: out of memory");
+		rp_errf(err, err_cap, "crl: out of memory");
 		st = RP_E_NOMEM;
 		goto out;
 	}
@@ -619,7 +591,7 @@ rp_status rp_crl_open(const rp_crl_opts *o, rp_store *store, rp_crl **out, char 
 	if (st == RP_OK) {
 		st = issuer_id(c);
 		if (st != RP_OK) {
-			set_err(err, err_cap, "pki.issuing_cert: cannot hash its subject");
+			rp_errf(err, err_cap, "pki.issuing_cert: cannot hash its subject");
 		}
 	}
 	if (st == RP_OK) {
@@ -710,26 +682,26 @@ rp_status rp_crl_refresh(rp_crl *c, int64_t now, char *err, size_t err_cap)
 	rp_status st;
 
 	if (c == NULL || now <= 0) {
-		set_err(err, err_cap, "crl: missing argument");
+		rp_errf(err, err_cap, "crl: missing argument");
 		return RP_E_INVALID_ARG;
 	}
 	memset(&l, 0, sizeof(l));
 	pthread_mutex_lock(&c->refresh_mu);
 	st = collect(c, now, &l);
 	if (st != RP_OK) {
-		set_err(err, err_cap, "crl: revoked certificates cannot be read: %s",
+		rp_errf(err, err_cap, "crl: revoked certificates cannot be read: %s",
 			rp_status_str(st));
 		goto out;
 	}
 	st = rp_store_crl_number_next(c->store, c->issuer_id, c->floor, &number, NULL, NULL);
 	if (st != RP_OK) {
-		set_err(err, err_cap, "crl: no cRLNumber from the store: %s", rp_status_str(st));
+		rp_errf(err, err_cap, "crl: no cRLNumber from the store: %s", rp_status_str(st));
 		goto out;
 	}
 	st = rp_pki_crl_new(c->signer, l.v, l.n, (uint64_t)number, now, c->next_update_s, &crl,
 			    &why);
 	if (st != RP_OK) {
-		set_err(err, err_cap, "crl: cannot make the CRL: %s", why);
+		rp_errf(err, err_cap, "crl: cannot make the CRL: %s", why);
 		goto out;
 	}
 	st = encode(crl, RP_PKI_PEM, &pem, &pem_len);
@@ -737,7 +709,7 @@ rp_status rp_crl_refresh(rp_crl *c, int64_t now, char *err, size_t err_cap)
 		st = encode(crl, RP_PKI_DER, &der, &der_len);
 	}
 	if (st != RP_OK) {
-		set_err(err, err_cap, "crl: cannot encode the CRL: %s", rp_status_str(st));
+		rp_errf(err, err_cap, "crl: cannot encode the CRL: %s", rp_status_str(st));
 		goto out;
 	}
 	/* A CRL is public: others may read it (a web server, a relying party). */

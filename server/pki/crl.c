@@ -14,20 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "pki/internal.h"
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
+#include "rampart/text.h"
 
 /* The serial of hex (rp_pki_cert_serial_hex() form) into b; its length. */
 static size_t parse_serial(const char *hex, uint8_t b[20])
@@ -42,7 +29,7 @@ static size_t parse_serial(const char *hex, uint8_t b[20])
 		return 0;
 	}
 	for (i = 0; i < n / 2; i++) {
-		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+		int hi = rp_text_hex_digit(hex[2 * i]), lo = rp_text_hex_digit(hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			return 0;

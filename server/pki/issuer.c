@@ -29,6 +29,7 @@
 
 #include "rampart/keystore.h"
 #include "util/alloc.h"
+#include "util/log.h"
 #include "util/file.h"
 
 /* "PKCS#11 token '<32>', key '<64>'" or "encrypted file <path>". */
@@ -40,21 +41,6 @@ struct rp_pki_issuer {
 	rp_pki_issuer_keystore keystore;
 	char where[WHERE_CAP];
 };
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || cap == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	(void)vsnprintf(err, cap, fmt, ap);
-	va_end(ap);
-}
 
 static int set(const char *s)
 {
@@ -68,7 +54,7 @@ static rp_status read_cert(const char *path, X509 **out, char *err, size_t cap)
 
 	*out = NULL;
 	if (bio == NULL) {
-		set_err(err, cap, "pki.issuing_cert %s: cannot open (%s)", path, strerror(errno));
+		rp_errf(err, cap, "pki.issuing_cert %s: cannot open (%s)", path, strerror(errno));
 		ERR_clear_error();
 		return RP_E_CONFIG;
 	}
@@ -76,7 +62,7 @@ static rp_status read_cert(const char *path, X509 **out, char *err, size_t cap)
 	BIO_free(bio);
 	ERR_clear_error();
 	if (*out == NULL) {
-		set_err(err, cap, "pki.issuing_cert %s: no PEM certificate", path);
+		rp_errf(err, cap, "pki.issuing_cert %s: no PEM certificate", path);
 		return RP_E_CONFIG;
 	}
 	return RP_OK;
@@ -96,7 +82,7 @@ static rp_status read_pass(const char *path, char *pass, size_t cap, size_t *len
 
 	*len = 0;
 	if (rp_file_read_private(path, pass, cap, &got, why, sizeof(why)) != RP_OK) {
-		set_err(err, ecap, "pki.issuing_key_pass %s: %s", path, why);
+		rp_errf(err, ecap, "pki.issuing_key_pass %s: %s", path, why);
 		return RP_E_CONFIG;
 	}
 	if (got > 0 && pass[got - 1u] == '\n') {
@@ -106,7 +92,7 @@ static rp_status read_pass(const char *path, char *pass, size_t cap, size_t *len
 		}
 	}
 	if (got == 0 || got > RP_PKI_PASSPHRASE_MAX) {
-		set_err(err, ecap, "pki.issuing_key_pass %s: empty, or longer than %u bytes", path,
+		rp_errf(err, ecap, "pki.issuing_key_pass %s: empty, or longer than %u bytes", path,
 			RP_PKI_PASSPHRASE_MAX);
 		return RP_E_CONFIG;
 	}
@@ -127,7 +113,7 @@ static rp_status load_file_key(const rp_pki_issuer_opts *o, EVP_PKEY **key, char
 	if (st == RP_OK) {
 		st = rp_pki_key_load(o->key_file, pass, len, key, &why);
 		if (st != RP_OK) {
-			set_err(err, cap, "pki.issuing_key %s: %s%s", o->key_file, why,
+			rp_errf(err, cap, "pki.issuing_key %s: %s%s", o->key_file, why,
 				st == RP_E_AUTH ? " (pki.issuing_key_pass is not its passphrase)"
 						: "");
 			st = st == RP_E_AUTH || st == RP_E_NOMEM ? st : RP_E_CONFIG;
@@ -154,11 +140,11 @@ static rp_status open_token(rp_pki_issuer *is, const rp_pki_issuer_opts *o, char
 	kc.key_label = o->key_label;
 	st = rp_keystore_open(&kc, &is->ks, why, sizeof(why));
 	if (st != RP_OK) {
-		set_err(err, cap, "pki.issuing_keystore pkcs11: %s", why);
+		rp_errf(err, cap, "pki.issuing_keystore pkcs11: %s", why);
 		return st == RP_E_AUTH || st == RP_E_NOMEM ? st : RP_E_CONFIG;
 	}
 	if (!rp_keystore_has_key(is->ks)) {
-		set_err(err, cap,
+		rp_errf(err, cap,
 			"pki.issuing_key_label: no key '%s' on token '%s' (rampart init "
 			"--pkcs11-token makes it; rampartd never generates a CA key)",
 			o->key_label, o->token_label);
@@ -177,7 +163,7 @@ static rp_status check_opts(const rp_pki_issuer_opts *o, char *err, size_t cap)
 
 	if (o->keystore == RP_PKI_ISSUER_FILE) {
 		if (!set(o->key_file) || !set(o->pass_file) || p11) {
-			set_err(err, cap,
+			rp_errf(err, cap,
 				"pki: an issuing key in a file needs pki.issuing_key and "
 				"pki.issuing_key_pass, and no pki.pkcs11_* key");
 			return RP_E_CONFIG;
@@ -186,7 +172,7 @@ static rp_status check_opts(const rp_pki_issuer_opts *o, char *err, size_t cap)
 	}
 	if (!set(o->module) || !set(o->token_label) || !set(o->pin_file) || !set(o->key_label) ||
 	    file) {
-		set_err(err, cap,
+		rp_errf(err, cap,
 			"pki: an issuing key in a PKCS#11 token needs pki.pkcs11_module, "
 			"pki.pkcs11_token, pki.pkcs11_pin_file and pki.issuing_key_label, and "
 			"neither pki.issuing_key nor pki.issuing_key_pass");
@@ -209,7 +195,7 @@ rp_status rp_pki_issuer_open(const rp_pki_issuer_opts *o, rp_pki_issuer **out, c
 	}
 	if (o == NULL || out == NULL || !set(o->cert) ||
 	    (o->keystore != RP_PKI_ISSUER_FILE && o->keystore != RP_PKI_ISSUER_PKCS11)) {
-		set_err(err, err_cap, "pki: the issuing CA: missing argument");
+		rp_errf(err, err_cap, "pki: the issuing CA: missing argument");
 		return RP_E_INVALID_ARG;
 	}
 	st = check_opts(o, err, err_cap);
@@ -218,7 +204,7 @@ rp_status rp_pki_issuer_open(const rp_pki_issuer_opts *o, rp_pki_issuer **out, c
 	}
 	is = rp_calloc(NULL, 1, sizeof(*is));
 	if (is == NULL) {
-		set_err(err, err_cap, "pki: out of memory");
+		rp_errf(err, err_cap, "pki: out of memory");
 		return RP_E_NOMEM;
 	}
 	is->keystore = o->keystore;
@@ -242,10 +228,10 @@ rp_status rp_pki_issuer_open(const rp_pki_issuer_opts *o, rp_pki_issuer **out, c
 	st = rp_pki_signer_new(cert, key, &is->signer, &why);
 	if (st != RP_OK) {
 		if (o->keystore == RP_PKI_ISSUER_FILE) {
-			set_err(err, err_cap, "pki.issuing_key %s: %s", o->key_file,
+			rp_errf(err, err_cap, "pki.issuing_key %s: %s", o->key_file,
 				st == RP_E_CRYPTO ? "not the key of pki.issuing_cert" : why);
 		} else {
-			set_err(err, err_cap, "pki.issuing_key_label '%s' (token '%s'): %s",
+			rp_errf(err, err_cap, "pki.issuing_key_label '%s' (token '%s'): %s",
 				o->key_label, o->token_label,
 				st == RP_E_CRYPTO ? "not the key of pki.issuing_cert" : why);
 		}

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rampart/mqtt.h"
 #include "util/alloc.h"
 
 /* "what: strerror(err)", or just "what" when err is 0. */
@@ -141,44 +140,4 @@ out:
 	rp_free(NULL, buf);
 	(void)close(fd);
 	return ret;
-}
-
-static int blank(char ch)
-{
-	return ch == ' ' || ch == '\t';
-}
-
-int rp_line_split(const char *s, size_t n, rp_line *out, const char **why)
-{
-	size_t i = 0, w;
-
-	if (memchr(s, '\0', n) != NULL) {
-		*why = "line holds a NUL byte";
-		return -1;
-	}
-	if (!rp_mqtt_utf8_valid((const uint8_t *)s, n)) {
-		*why = "line is not valid UTF-8";
-		return -1;
-	}
-	while (i < n && blank(s[i])) {
-		i++;
-	}
-	if (i == n || s[i] == '#') {
-		return 0;
-	}
-	w = i;
-	while (i < n && !blank(s[i])) {
-		i++;
-	}
-	out->word = s + w;
-	out->word_len = i - w;
-	while (i < n && blank(s[i])) {
-		i++;
-	}
-	while (n > i && blank(s[n - 1u])) {
-		n--;
-	}
-	out->rest = s + i;
-	out->rest_len = n - i;
-	return 1;
 }

@@ -35,20 +35,4 @@ rp_status rp_file_read_bounded(const char *path, size_t cap, char **out, size_t 
 rp_status rp_file_read_private(const char *path, void *buf, size_t cap, size_t *out_len, char *why,
 			       size_t why_cap);
 
-/* One line of a configuration-like file, split as "WORD REST". */
-typedef struct rp_line {
-	const char *word; /* first blank-separated word */
-	size_t word_len;
-	const char *rest; /* the rest, without leading or trailing blanks (may be empty) */
-	size_t rest_len;
-} rp_line;
-
-/*
- * Splits s[0 .. n) (one line, no terminator). Blanks are space and tab; a
- * line whose first non-blank byte is '#' is a comment. Returns 1 with *out
- * for a line with a word, 0 for a blank or comment line, and -1 with *why
- * ("line holds a NUL byte", "line is not valid UTF-8") otherwise.
- */
-int rp_line_split(const char *s, size_t n, rp_line *out, const char **why);
-
 #endif /* RP_SERVER_FILE_H */

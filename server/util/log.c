@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rampart/text.h"
+
 static atomic_int min_level = RP_LOG_INFO;
 
 void rp_log_set_level(rp_log_level level)
@@ -50,55 +52,24 @@ void rp_log(rp_log_level level, const char *component, const char *fmt, ...)
 	(void)!write(2, line, (size_t)n);
 }
 
-/*
- * The one escaping loop: at most max_in bytes of s, output within cap
- * (cap >= 4: room for "..." and the NUL), "..." when either limit cut it.
- */
-static const char *escape(char *out, size_t cap, const uint8_t *s, size_t n, size_t max_in)
+void rp_errf(char *err, size_t cap, const char *fmt, ...)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, o = 0;
+	va_list ap;
 
-	for (i = 0; i < n && i < max_in; i++) {
-		uint8_t ch = s[i];
-		size_t need = (ch >= 0x20u && ch < 0x7Fu) ? (ch == '\\' ? 2u : 1u) : 4u;
-
-		if (o + need > cap - 4u) {
-			break;
-		}
-		if (need == 1u) {
-			out[o++] = (char)ch;
-		} else if (need == 2u) {
-			out[o++] = '\\';
-			out[o++] = '\\';
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15u];
-		}
+	if (err == NULL || cap == 0) {
+		return;
 	}
-	if (i < n) {
-		out[o++] = '.';
-		out[o++] = '.';
-		out[o++] = '.';
-	}
-	out[o] = '\0';
-	return out;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, cap, fmt, ap);
+	va_end(ap);
 }
 
 const char *rp_log_escape(char *out, size_t cap, const uint8_t *in, size_t len)
 {
-	if (cap < 4u) {
-		if (cap > 0) {
-			out[0] = '\0';
-		}
-		return out;
-	}
-	return escape(out, cap, in, len, SIZE_MAX);
+	return rp_text_escape(out, cap, in, len, SIZE_MAX);
 }
 
 const char *rp_quote(char *out, const char *s, size_t n, size_t max_in)
 {
-	return escape(out, max_in * 4u + 4u, (const uint8_t *)s, n, max_in);
+	return rp_text_escape(out, max_in * 4u + 4u, (const uint8_t *)s, n, max_in);
 }

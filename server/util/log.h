@@ -36,4 +36,11 @@ const char *rp_log_escape(char *out, size_t cap, const uint8_t *in, size_t len);
  */
 const char *rp_quote(char *out, const char *s, size_t n, size_t max_in);
 
+/*
+ * Writes a reason for the caller (an err buffer of cap bytes, as the
+ * start-up functions of the modules take): vsnprintf, cut to fit. Nothing
+ * if err is NULL or cap is 0. Never logs.
+ */
+void rp_errf(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif /* RP_SERVER_LOG_H */

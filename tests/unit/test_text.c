@@ -36,6 +36,49 @@ static void test_line_split(void **state)
 	assert_string_equal(why, "line is not valid UTF-8");
 }
 
+typedef struct seen {
+	unsigned n;
+	unsigned numbers[8];
+	char text[8][16];
+} seen;
+
+static void collect(void *ctx, unsigned number, const char *s, size_t n)
+{
+	seen *x = ctx;
+
+	assert_true(x->n < 8 && n < 16);
+	x->numbers[x->n] = number;
+	memcpy(x->text[x->n], s, n);
+	x->text[x->n][n] = '\0';
+	x->n++;
+}
+
+static void test_lines(void **state)
+{
+	static const char in[] = "\xEF\xBB\xBF"
+				 "a 1\r\n\n"
+				 "b 2\n"
+				 "c\r 3\r\n"
+				 "last";
+	seen x;
+
+	(void)state;
+	memset(&x, 0, sizeof(x));
+	rp_text_lines(in, sizeof(in) - 1u, collect, &x);
+	assert_int_equal(x.n, 5);
+	assert_string_equal(x.text[0], "a 1"); /* BOM and CR gone */
+	assert_string_equal(x.text[1], "");    /* an empty line still counts */
+	assert_string_equal(x.text[2], "b 2");
+	assert_string_equal(x.text[3], "c\r 3"); /* only a CR before LF ends a line */
+	assert_string_equal(x.text[4], "last");  /* no LF at the end */
+	assert_int_equal(x.numbers[4], 5);
+	memset(&x, 0, sizeof(x));
+	rp_text_lines("", 0, collect, &x);
+	assert_int_equal(x.n, 0);
+	rp_text_lines("\n", 1, collect, &x);
+	assert_int_equal(x.n, 1);
+}
+
 static void test_values(void **state)
 {
 	uint64_t v;
@@ -90,6 +133,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_split),
+		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_escape),
 	};
