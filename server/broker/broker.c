@@ -124,8 +124,9 @@ static int still_granted(void *ctx, const uint8_t *filter, size_t len)
 {
 	const grant_ctx *g = ctx;
 
-	return rp_policy_may_subscribe(g->policy, g->s->who.role, (const uint8_t *)g->s->who.id,
-				       strlen(g->s->who.id), filter, len);
+	return rp_policy_may_subscribe(g->policy, rp__session_role(g->s),
+				       (const uint8_t *)rp__session_client_id(g->s), g->s->id_len,
+				       filter, len);
 }
 
 void rp_broker_set_policy(rp_broker *b, const rp_policy *policy)
@@ -146,9 +147,9 @@ void rp_broker_set_policy(rp_broker *b, const rp_policy *policy)
 		}
 		removed += n;
 		if (s->will != NULL &&
-		    !rp_policy_may_publish(policy, s->who.role, (const uint8_t *)s->who.id,
-					   strlen(s->who.id), s->will->pub.topic.p,
-					   s->will->pub.topic.len)) {
+		    !rp_policy_may_publish(policy, rp__session_role(s),
+					   (const uint8_t *)rp__session_client_id(s), s->id_len,
+					   s->will->pub.topic.p, s->will->pub.topic.len)) {
 			rp__msg_unref(s->will);
 			s->will = NULL;
 		}
@@ -163,9 +164,8 @@ void rp_broker_set_policy(rp_broker *b, const rp_policy *policy)
 
 /* ---- counters ---------------------------------------------------------- */
 
-static rp_counters *counters_in(rp_map *m, const char *key)
+static rp_counters *counters_in(rp_map *m, const char *key, size_t len)
 {
-	size_t len = strlen(key);
 	rp_counters *c = rp_map_get(m, key, len);
 
 	if (c != NULL || rp_map_count(m) >= MAX_COUNTER_KEYS) {
@@ -182,16 +182,21 @@ static rp_counters *counters_in(rp_map *m, const char *key)
 /* A sink for counts that have no per-key slot (cap reached, no memory). */
 static rp_counters sink;
 
-rp_counters *rp__counters(rp_broker *b, const rp_identity *who)
+rp_counters *rp__counters_id(rp_broker *b, const char *id, size_t len)
 {
-	rp_counters *c = counters_in(b->by_id, who->id);
+	rp_counters *c = counters_in(b->by_id, id, len);
 
 	return c != NULL ? c : &sink;
 }
 
+rp_counters *rp__counters(rp_broker *b, const rp_identity *who)
+{
+	return rp__counters_id(b, who->id, strlen(who->id));
+}
+
 rp_counters *rp__counters_addr(rp_broker *b, const rp_identity *who)
 {
-	rp_counters *c = counters_in(b->by_addr, who->addr);
+	rp_counters *c = counters_in(b->by_addr, who->addr, strlen(who->addr));
 
 	return c != NULL ? c : &sink;
 }
@@ -228,19 +233,34 @@ session *rp__session_get(rp_broker *b, const char *client_id, size_t len)
 	return rp_map_get(b->sessions, client_id, len);
 }
 
-session *rp__session_create(rp_broker *b, const char *client_id, size_t len)
+/* A session is resumed by the identity it belongs to only: same id, same role. */
+int rp__session_is(const session *s, const rp_identity *who)
 {
+	return strlen(who->id) == s->id_len &&
+	       memcmp(rp__session_client_id(s), who->id, s->id_len) == 0 &&
+	       strcmp(rp__session_role(s), who->role) == 0;
+}
+
+session *rp__session_create(rp_broker *b, const char *client_id, size_t len, size_t id_len,
+			    const char *role)
+{
+	size_t role_len = strlen(role);
 	session *s;
 
-	if (len > RP_LIMIT_MQTT_CLIENT_ID_LEN) {
+	if (len == 0 || len > RP_LIMIT_MQTT_CLIENT_ID_LEN || id_len == 0 || id_len > len ||
+	    (id_len < len && client_id[id_len] != ':') || role_len > RP_IDENTITY_ROLE_MAX) {
 		return NULL;
 	}
-	s = rp_calloc(NULL, 1, sizeof(*s));
+	/* Sized to its names: see internal.h. */
+	s = rp_calloc(NULL, 1, sizeof(*s) + len + 1u + role_len + 1u);
 	if (s == NULL) {
 		return NULL;
 	}
-	memcpy(s->client_id, client_id, len);
-	s->client_id_len = len;
+	memcpy(s->names, client_id, len);
+	memcpy(s->names + len + 1u, role, role_len);
+	s->client_id_len = (uint8_t)len;
+	s->id_len = (uint8_t)id_len;
+	s->role_len = (uint8_t)role_len;
 	/* The in-flight window and the QoS 2 ids come with the first use (client.c). */
 	if (rp_map_put(b->sessions, client_id, len, s, NULL) != RP_OK) {
 		rp_free(NULL, s);
@@ -277,7 +297,7 @@ void rp__session_end(rp_broker *b, session *s)
 		rp__msg_unref(s->inflight[i].msg);
 	}
 	rp__session_forget(b, s);
-	(void)rp_map_del(b->sessions, s->client_id, s->client_id_len);
+	(void)rp_map_del(b->sessions, rp__session_client_id(s), s->client_id_len);
 	rp_free(NULL, s->inflight);
 	rp_free(NULL, s->rx_qos2);
 	rp_free(NULL, s);
@@ -293,7 +313,7 @@ void rp__session_end(rp_broker *b, session *s)
  */
 static void refused(rp_broker *b, session *s, uint8_t qos, const char *why)
 {
-	rp_counters *c = rp__counters(b, &s->who);
+	rp_counters *c = rp__counters_id(b, rp__session_client_id(s), s->id_len);
 	char id[80];
 
 	if (qos == 0) {
@@ -308,7 +328,8 @@ static void refused(rp_broker *b, session *s, uint8_t qos, const char *why)
 		return;
 	}
 	rp_log(RP_LOG_WARN, "broker", "session %s: %u QoS 1/2 message(s) refused (%s)",
-	       rp_log_escape(id, sizeof(id), (const uint8_t *)s->client_id, s->client_id_len),
+	       rp_log_escape(id, sizeof(id), (const uint8_t *)rp__session_client_id(s),
+			     s->client_id_len),
 	       s->refused_since_log, why);
 	s->refused_since_log = 0;
 	s->last_refusal_log_ms = b->now_ms != 0 ? b->now_ms : 1u;
@@ -660,7 +681,8 @@ rp_status rp_broker_ban(rp_broker *b, const char *id, size_t *kicked)
 	while (rp_map_next(b->sessions, &cursor, &key, &klen, &val)) {
 		session *s = val;
 
-		if (s->client != NULL && strcmp(s->who.id, id) == 0) {
+		if (s->client != NULL && s->id_len == len &&
+		    memcmp(rp__session_client_id(s), id, len) == 0) {
 			rp__client_ban_kick(s->client);
 			(*kicked)++;
 		}

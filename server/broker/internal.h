@@ -16,6 +16,8 @@
  * - session->client == c  <=>  c->session == session (while connected).
  * - queue_bytes == sum of msg sizes in the queue; queue_len == their count.
  * - Every delivery in `inflight` has a distinct non-zero packet id.
+ * - A session's identity (id and role) is set when it is made and never
+ *   changes; its id is its client id, or the part before ':'.
  */
 #ifndef RP_SERVER_BROKER_INTERNAL_H
 #define RP_SERVER_BROKER_INTERNAL_H
@@ -47,38 +49,64 @@ typedef struct delivery {
 
 enum { DS_WAIT_ACK = 1, DS_WAIT_REC, DS_WAIT_COMP };
 
+/*
+ * The identity a session belongs to is fixed when it is made: a CONNECT
+ * from another identity ends the session and makes a new one. Its id is a
+ * prefix of the client id (the whole of it, or "<id>:<instance>" for a
+ * service), so only the client id and the role are stored, in names[]
+ * after the struct: an idle device's session is about 150 bytes rather
+ * than 500 with fixed-size buffers (docs/performance.md, idle memory).
+ */
 typedef struct session {
-	char client_id[RP_LIMIT_MQTT_CLIENT_ID_LEN + 1];
-	size_t client_id_len;
-	rp_identity who;           /* the identity the session belongs to (ACL re-checks) */
 	rp_client *client;         /* NULL while offline */
-	uint32_t expiry_s;         /* after disconnect; 0: ends with the connection */
-	uint64_t offline_since_ms; /* when the client left */
-
-	delivery *inflight; /* max_inflight slots (msg NULL: free); NULL until first used */
-	uint16_t ninflight;
-	uint16_t next_packet_id;
-
+	delivery *inflight;        /* max_inflight slots (msg NULL: free); NULL until first used */
 	delivery *q_head, *q_tail; /* waiting for the window or for the client */
-	uint32_t queue_len;
-	uint32_t refused_since_log;   /* QoS 1/2 deliveries refused since the last log line */
+	uint16_t *rx_qos2;         /* received QoS 2 ids awaiting PUBREL; NULL until first used */
+	rp_msg *will; /* a will waiting for its delay (MQTT 5) after an unclean close */
+	struct session *dirty_prev, *dirty_next; /* the dirty list (session_blob.c) */
+
+	uint64_t offline_since_ms;    /* when the client left */
 	uint64_t last_refusal_log_ms; /* 0: never logged */
+	uint64_t will_at_ms;
+	uint64_t cut_log_ms; /* last "not kept" log line; 0: never */
 	size_t queue_bytes;
 
-	uint16_t *rx_qos2; /* received QoS 2 ids awaiting PUBREL */
+	uint32_t expiry_s; /* after disconnect; 0: ends with the connection */
+	uint32_t queue_len;
+	uint32_t refused_since_log; /* QoS 1/2 deliveries refused since the last log line */
+	uint16_t ninflight;
+	uint16_t next_packet_id;
 	uint16_t nrx_qos2;
 
-	/* A will waiting for its delay (MQTT 5) after an unclean close. */
-	rp_msg *will;
-	uint64_t will_at_ms;
-
 	/* Persistence (session_blob.c). */
-	uint8_t version;                         /* protocol level of the last CONNECT */
-	uint8_t dirty;                           /* on the broker's dirty list */
-	uint8_t stored;                          /* the store may hold a row of this client id */
-	struct session *dirty_prev, *dirty_next; /* the dirty list */
-	uint64_t cut_log_ms;                     /* last "not kept" log line; 0: never */
+	uint8_t version; /* protocol level of the last CONNECT */
+	uint8_t dirty;   /* on the broker's dirty list */
+	uint8_t stored;  /* the store may hold a row of this client id */
+
+	uint8_t client_id_len; /* bytes of the client id, at most RP_LIMIT_MQTT_CLIENT_ID_LEN */
+	uint8_t id_len;        /* the identity's id: the first id_len bytes of the client id */
+	uint8_t role_len;      /* the identity's role, after the client id */
+	/* The client id, NUL, the role, NUL. Read them with the helpers below. */
+	char names[];
 } session;
+
+_Static_assert(RP_LIMIT_MQTT_CLIENT_ID_LEN <= UINT8_MAX, "a client id length fits uint8_t");
+_Static_assert(RP_IDENTITY_ROLE_MAX <= UINT8_MAX, "a role length fits uint8_t");
+
+/* The session's client id (client_id_len bytes, NUL-terminated). */
+static inline const char *rp__session_client_id(const session *s)
+{
+	return s->names;
+}
+
+/* The role of the identity the session belongs to, NUL-terminated. */
+static inline const char *rp__session_role(const session *s)
+{
+	return s->names + s->client_id_len + 1u;
+}
+
+/* 1 if s belongs to who (the same id and role; the address may differ). */
+int rp__session_is(const session *s, const rp_identity *who);
 
 struct rp_broker {
 	rp_broker_limits lim;
@@ -121,11 +149,20 @@ int rp__msg_expired(const rp_msg *m, uint64_t now_ms);
 /* ---- broker (broker.c) ---- */
 
 rp_counters *rp__counters(rp_broker *b, const rp_identity *who);
+/* As rp__counters(), for the identity whose id is id[0, len). */
+rp_counters *rp__counters_id(rp_broker *b, const char *id, size_t len);
 rp_counters *rp__counters_addr(rp_broker *b, const rp_identity *who);
 
 /* Sessions: find or create for a client id; end one. */
 session *rp__session_get(rp_broker *b, const char *client_id, size_t len);
-session *rp__session_create(rp_broker *b, const char *client_id, size_t len);
+/*
+ * Makes the session of client_id (len bytes) for the identity whose id is
+ * client_id's first id_len bytes and whose role is `role`: id_len == len,
+ * or client_id[id_len] == ':'. NULL on allocation failure or arguments
+ * outside those rules.
+ */
+session *rp__session_create(rp_broker *b, const char *client_id, size_t len, size_t id_len,
+			    const char *role);
 void rp__session_end(rp_broker *b, session *s);
 
 /* Routes a message to every matching subscription; `from` for No Local. */

@@ -135,7 +135,8 @@ void rp__session_forget(rp_broker *b, session *s)
 	}
 	if (s->stored && b->session_hook != NULL && !b->restoring) {
 		/* A refused delete is the hook's to keep (broker.h); nothing to retry here. */
-		(void)b->session_hook(b->session_ctx, s->client_id, s->client_id_len, NULL, 0, 0);
+		(void)b->session_hook(b->session_ctx, rp__session_client_id(s), s->client_id_len,
+				      NULL, 0, 0);
 	}
 	s->stored = 0;
 }
@@ -228,19 +229,19 @@ static void put_sub(void *ctx, const uint8_t *filter, size_t len, const rp_sub_o
 /* Header, subscriptions and QoS 2 ids, then the message count. */
 static void put_head(rp_broker *b, const session *s, wbuf *w, uint32_t nmsgs)
 {
-	size_t id_len = strlen(s->who.id), role_len = strlen(s->who.role), at;
+	size_t at;
 	subs_ctx sc = {w, 0};
 
 	put(w, MAGIC, MAGIC_LEN);
 	put_u8(w, s->version);
 	put_u8(w, 0); /* flags: none defined */
 	put_u32(w, s->expiry_s);
-	put_u8(w, (uint8_t)s->client_id_len);
-	put(w, s->client_id, s->client_id_len);
-	put_u8(w, (uint8_t)id_len);
-	put(w, s->who.id, id_len);
-	put_u8(w, (uint8_t)role_len);
-	put(w, s->who.role, role_len);
+	put_u8(w, s->client_id_len);
+	put(w, rp__session_client_id(s), s->client_id_len);
+	put_u8(w, s->id_len);
+	put(w, rp__session_client_id(s), s->id_len);
+	put_u8(w, s->role_len);
+	put(w, rp__session_role(s), s->role_len);
 	put_u16(w, s->next_packet_id);
 	at = w->len;
 	put_u16(w, 0); /* the count, once known */
@@ -464,8 +465,9 @@ static void log_cut(session *s, size_t cut, size_t bytes, uint64_t now_ms)
 	rp_log(RP_LOG_WARN, "broker",
 	       "session %s: the newest %zu queued QoS 1/2 message(s) (%zu bytes) are not kept "
 	       "for a restart: a stored session holds at most %u bytes",
-	       rp_log_escape(id, sizeof(id), (const uint8_t *)s->client_id, s->client_id_len), cut,
-	       bytes, (unsigned)RP_LIMIT_STORE_SESSION_LEN);
+	       rp_log_escape(id, sizeof(id), (const uint8_t *)rp__session_client_id(s),
+			     s->client_id_len),
+	       cut, bytes, (unsigned)RP_LIMIT_STORE_SESSION_LEN);
 	s->cut_log_ms = now_ms != 0 ? now_ms : 1u;
 }
 
@@ -490,8 +492,8 @@ rp_status rp_broker_flush_sessions(rp_broker *b, uint64_t now_ms, size_t max_byt
 		if (s->expiry_s == 0) {
 			/* No longer persistent (MQTT 5 expiry 0 at CONNECT or DISCONNECT). */
 			if (s->stored) {
-				st = b->session_hook(b->session_ctx, s->client_id, s->client_id_len,
-						     NULL, 0, 0);
+				st = b->session_hook(b->session_ctx, rp__session_client_id(s),
+						     s->client_id_len, NULL, 0, 0);
 				if (st == RP_E_BUSY) {
 					dirty_push_head(b, s);
 					return RP_E_BUSY;
@@ -505,7 +507,8 @@ rp_status rp_broker_flush_sessions(rp_broker *b, uint64_t now_ms, size_t max_byt
 			char id[80];
 
 			rp_log(RP_LOG_ERROR, "broker", "session %s not written: %s",
-			       rp_log_escape(id, sizeof(id), (const uint8_t *)s->client_id,
+			       rp_log_escape(id, sizeof(id),
+					     (const uint8_t *)rp__session_client_id(s),
 					     s->client_id_len),
 			       rp_status_str(st));
 			dirty_push_head(b, s); /* its turn again at the next flush */
@@ -514,8 +517,8 @@ rp_status rp_broker_flush_sessions(rp_broker *b, uint64_t now_ms, size_t max_byt
 		if (cut > 0) {
 			log_cut(s, cut, cut_bytes, now_ms);
 		}
-		st = b->session_hook(b->session_ctx, s->client_id, s->client_id_len, blob, len,
-				     expires_in(s, now_ms));
+		st = b->session_hook(b->session_ctx, rp__session_client_id(s), s->client_id_len,
+				     blob, len, expires_in(s, now_ms));
 		rp_free(NULL, blob);
 		if (st == RP_E_BUSY) {
 			dirty_push_head(b, s);
@@ -709,8 +712,9 @@ static rp_status get_subs(rp_broker *b, session *s, rbuf *r, rp_session_restored
 			return st;
 		}
 		/* Valid; still allowed? Today's policy and max_subscriptions decide. */
-		if (!rp_policy_may_subscribe(b->policy, s->who.role, (const uint8_t *)s->who.id,
-					     strlen(s->who.id), f, flen) ||
+		if (!rp_policy_may_subscribe(b->policy, rp__session_role(s),
+					     (const uint8_t *)rp__session_client_id(s), s->id_len,
+					     f, flen) ||
 		    rp_tree_subscriber_count(b->tree, s) >= b->lim.max_subscriptions) {
 			info->subs_dropped++;
 			continue;
@@ -863,6 +867,7 @@ rp_status rp_broker_restore_session(rp_broker *b, const char *client_id, const u
 	uint8_t *seen = NULL;
 	session *s = NULL;
 	uint32_t nmsgs;
+	char role[RP_IDENTITY_ROLE_MAX + 1];
 	head h;
 	rp_status st;
 
@@ -897,13 +902,14 @@ rp_status rp_broker_restore_session(rp_broker *b, const char *client_id, const u
 	b->now_ms = now_ms;
 	b->restoring = 1;
 	st = RP_E_NOMEM;
+	memcpy(role, h.role, h.role_len); /* get_head: 1..RP_IDENTITY_ROLE_MAX bytes, no NUL */
+	role[h.role_len] = '\0';
 	seen = rp_calloc(NULL, 1, SEEN_BYTES);
-	s = rp__session_create(b, (const char *)h.cid, h.cid_len);
+	/* client_id_of(): the identity's id is the client id's first id_len bytes. */
+	s = rp__session_create(b, (const char *)h.cid, h.cid_len, h.id_len, role);
 	if (seen == NULL || s == NULL) {
 		goto out;
 	}
-	memcpy(s->who.id, h.id, h.id_len);
-	memcpy(s->who.role, h.role, h.role_len);
 	s->version = h.version;
 	s->expiry_s =
 		h.expiry_s < b->lim.session_expiry_max ? h.expiry_s : b->lim.session_expiry_max;

@@ -143,7 +143,9 @@ struct netconn {
 	atomic_uint refs;  /* the owner's, plus one while wake_task is queued */
 	uint8_t *rbuf;     /* a partial (or throttled) packet only; NULL when none */
 	size_t rlen, rcap;
-	char addr[RP_IDENTITY_ADDR_MAX + 1];
+	/* The peer's address as text, sized to it: an IPv4 connection is 32
+	 * bytes smaller than with a buffer for the longest IPv6 address. */
+	char addr[];
 };
 
 _Static_assert(RP_ROLE_NAME_MAX <= RP_IDENTITY_ROLE_MAX, "a TLS role must fit rp_identity");
@@ -926,6 +928,7 @@ static int adopt(worker *w, const listener *l, int fd, const char *addr)
 {
 	rp_server *s = w->srv;
 	int one = 1, sndbuf = (int)RP_LIMIT_SOCKET_SNDBUF;
+	size_t addr_len = strlen(addr); /* addr_str(): at most RP_IDENTITY_ADDR_MAX */
 	netconn *c;
 
 	if (!set_nonblock(fd)) {
@@ -938,13 +941,13 @@ static int adopt(worker *w, const listener *l, int fd, const char *addr)
 	 * the slow-reader deadline (write_timeout) looks for.
 	 */
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	c = rp_calloc(NULL, 1, sizeof(*c));
+	c = rp_calloc(NULL, 1, sizeof(*c) + addr_len + 1u);
 	if (c == NULL) {
 		goto fail;
 	}
 	c->w = w;
 	c->fd = fd;
-	memcpy(c->addr, addr, sizeof(c->addr));
+	memcpy(c->addr, addr, addr_len + 1u);
 	c->wake_task.fn = on_wake;
 	c->wake_task.arg = c;
 	atomic_init(&c->wake_task.queued, 0);

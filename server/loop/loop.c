@@ -233,11 +233,17 @@ rp_status rp_loop_watch(rp_loop *loop, int fd, unsigned events, rp_io_fn fn, voi
 		return RP_E_INVALID_ARG;
 	}
 	if ((size_t)fd >= loop->nwatchers) {
-		size_t n = loop->nwatchers ? loop->nwatchers : 64u;
+		/*
+		 * Grown by a quarter (and at least to fd), not doubled: every loop
+		 * holds a slot for every fd of the process, so with doubling the
+		 * unused tail cost up to 24 bytes per connection and loop; a
+		 * quarter still keeps the copying amortised O(1) per watch.
+		 */
+		size_t n = loop->nwatchers + loop->nwatchers / 4u + 64u;
 		watcher *grown;
 
-		while (n <= (size_t)fd) {
-			n *= 2u;
+		if (n <= (size_t)fd) {
+			n = (size_t)fd + 64u;
 		}
 		grown = rp_realloc(NULL, loop->watchers, n * sizeof(*grown));
 		if (grown == NULL) {

@@ -97,18 +97,35 @@ struct rp_tls_conn {
 	rp_conn base; /* first: an rp_conn * of the TLS transport is an rp_tls_conn * */
 	rp_tls_ctx *ctx;
 	SSL *ssl;
-	enum conn_state state;
-	unsigned wants;
-	int id_valid;           /* id was extracted from a verified certificate */
-	int auth_failed;        /* the handshake failed on the certificate */
-	int ticket_verified;    /* ticket_dec_cb() re-verified the resumed session */
-	int resumed;            /* the handshake resumed a session */
-	const char *err;        /* last reason, fixed text */
-	const char *verify_err; /* first reason the verify callback saw */
+	const char *err;         /* last reason, fixed text */
+	const char *verify_err;  /* first reason the verify callback saw */
+	uint8_t state;           /* enum conn_state */
+	uint8_t wants;           /* RP_LOOP_READ or RP_LOOP_WRITE */
+	uint8_t id_valid;        /* id was extracted from a verified certificate */
+	uint8_t auth_failed;     /* the handshake failed on the certificate */
+	uint8_t ticket_verified; /* ticket_dec_cb() re-verified the resumed session */
+	uint8_t resumed;         /* the handshake resumed a session */
 	/* No copy of the identity is kept: rp_tls_peer_identity() derives it
 	 * again from the verified peer certificate the session holds, which
-	 * saves about 330 bytes on every idle connection. */
+	 * saves about 330 bytes on every idle connection. Nor is the conn set
+	 * as the SSL's app data (OpenSSL allocates about 100 bytes of ex_data
+	 * for it): the callbacks find it through tl_handshaking. */
 };
+
+/*
+ * The connection whose SSL_do_handshake() runs on this thread, NULL
+ * outside it. verify_cb() and ticket_dec_cb() run only inside that call
+ * (no renegotiation, no post-handshake authentication), on the same
+ * thread; a callback that does not find its SSL here fails closed.
+ */
+static _Thread_local rp_tls_conn *tl_handshaking;
+
+static rp_tls_conn *conn_of(const SSL *ssl)
+{
+	rp_tls_conn *c = tl_handshaking;
+
+	return c != NULL && ssl != NULL && c->ssl == ssl ? c : NULL;
+}
 
 static const rp_conn_ops tls_ops;
 
@@ -597,7 +614,7 @@ out:
 static int verify_cb(int ok, X509_STORE_CTX *sctx)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
-	rp_tls_conn *c = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+	rp_tls_conn *c = conn_of(ssl);
 	rp_peer_identity tmp;
 	const char *why;
 
@@ -631,7 +648,7 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 				       size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
 {
 	const rp_tls_ctx *ctx = arg;
-	rp_tls_conn *c = SSL_get_app_data(ssl);
+	rp_tls_conn *c = conn_of(ssl);
 	const char *why;
 
 	(void)keyname;
@@ -1324,7 +1341,6 @@ rp_tls_conn *rp_tls_conn_new(rp_tls_ctx *ctx, int fd)
 		goto out;
 	}
 	SSL_set_accept_state(c->ssl);
-	SSL_set_app_data(c->ssl, c);
 	c->ctx = rp_tls_ctx_ref(ctx);
 	return c;
 out:
@@ -1408,7 +1424,9 @@ rp_status rp_tls_handshake(rp_tls_conn *c)
 	}
 	ERR_clear_error();
 	errno = 0;
+	tl_handshaking = c;
 	r = SSL_do_handshake(c->ssl);
+	tl_handshaking = NULL;
 	if (r == 1) {
 		return finish_handshake(c);
 	}

@@ -190,7 +190,8 @@ static void resume(rp_broker *b, uint64_t now)
 	CHECK(s != NULL);
 	version = s->version;
 	memset(&who, 0, sizeof(who));
-	who = s->who;
+	memcpy(who.id, rp__session_client_id(s), s->id_len);
+	memcpy(who.role, rp__session_role(s), s->role_len);
 	memcpy(who.addr, "127.0.0.1", 10);
 	c = rp_client_new(b, &who, NULL, now);
 	CHECK(c != NULL);
@@ -198,7 +199,7 @@ static void resume(rp_broker *b, uint64_t now)
 	p.type = RP_MQTT_CONNECT;
 	p.u.connect.version = version;
 	p.u.connect.keepalive = 10;
-	p.u.connect.client_id.p = (const uint8_t *)s->client_id;
+	p.u.connect.client_id.p = (const uint8_t *)rp__session_client_id(s);
 	p.u.connect.client_id.len = (uint32_t)s->client_id_len;
 	if (version == RP_MQTT_V5) {
 		p.u.connect.props.present = RP_MQTT_HAS(RP_MQTT_PROP_SESSION_EXPIRY);

@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +64,60 @@ static void test_pipe_readable(void **state)
 	assert_int_equal(rp_loop_modify(loop, p[0], RP_LOOP_READ), RP_E_NOT_FOUND);
 	close(p[0]);
 	close(p[1]);
+	rp_loop_free(loop);
+}
+
+/*
+ * A high fd: the slot array grows to it by a quarter (and at least to the
+ * fd), never by doubling. Every loop holds a slot for every fd of the
+ * process, so an unused tail is memory per connection and loop: with
+ * doubling, watching fd 1030 took 2,048 slots. A slot is three words. The
+ * events of a low and a high fd still reach their own callbacks.
+ */
+static void test_watch_high_fd(void **state)
+{
+	enum { HIGH = 1030 };
+	rp_loop *loop;
+	rec lo = {0}, hi = {0};
+	struct rlimit rl;
+	size_t base, grown;
+	int p[2], q[2], high;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur <= HIGH + 128) {
+		if (rl.rlim_max <= HIGH + 128) {
+			skip(); /* the hard limit allows no fd that high */
+		}
+		rl.rlim_cur = HIGH + 128;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	loop = rp_loop_new(0);
+	assert_non_null(loop);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(q), 0);
+	high = fcntl(q[0], F_DUPFD, HIGH);
+	assert_int_equal(high, HIGH);
+	assert_int_equal(rp_loop_watch(loop, p[0], RP_LOOP_READ, on_read, &lo), RP_OK);
+	base = rp_alloc_in_use();
+	assert_int_equal(rp_loop_watch(loop, high, RP_LOOP_READ, on_read, &hi), RP_OK);
+	grown = rp_alloc_in_use() - base;
+	assert_true(grown <= (size_t)(HIGH + 64) * 5u / 4u * 3u * sizeof(void *));
+	assert_int_equal(write(q[1], "x", 1), 1);
+	assert_int_equal(rp_loop_run_once(loop, 1000), RP_OK);
+	assert_int_equal(hi.calls, 1);
+	assert_int_equal(lo.calls, 0);
+	assert_int_equal(write(p[1], "y", 1), 1);
+	assert_int_equal(rp_loop_run_once(loop, 1000), RP_OK);
+	assert_int_equal(hi.calls, 1);
+	assert_int_equal(lo.calls, 1);
+	rp_loop_unwatch(loop, high);
+	rp_loop_unwatch(loop, p[0]);
+	close(high);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
 	rp_loop_free(loop);
 }
 
@@ -421,6 +477,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipe_readable),
 		cmocka_unit_test(test_unwatch_during_dispatch),
+		cmocka_unit_test(test_watch_high_fd),
 		cmocka_unit_test(test_timers_order_and_stop),
 		cmocka_unit_test(test_timer_rearm_next_pass),
 		cmocka_unit_test(test_timer_heap_random),

@@ -1189,6 +1189,63 @@ static void test_deletes(void **state)
 }
 
 /*
+ * A session keeps its identity as a prefix of its client id, with its role
+ * after it, in storage sized to them (internal.h): rp__session_create()
+ * takes only what that layout can hold, and the names read back as given.
+ */
+static void test_session_names(void **state)
+{
+	env *e = *state;
+	char id[RP_LIMIT_MQTT_CLIENT_ID_LEN + 2];
+	char role[RP_IDENTITY_ROLE_MAX + 2];
+	rp_identity who;
+	session *s;
+
+	s = rp__session_create(e->b, "ops:7", 5, 3, "commander");
+	assert_non_null(s);
+	assert_ptr_equal(rp__session_get(e->b, "ops:7", 5), s);
+	assert_int_equal(s->client_id_len, 5);
+	assert_string_equal(rp__session_client_id(s), "ops:7");
+	assert_int_equal(s->id_len, 3);
+	assert_string_equal(rp__session_role(s), "commander");
+	memset(&who, 0, sizeof(who));
+	snprintf(who.id, sizeof(who.id), "ops");
+	snprintf(who.role, sizeof(who.role), "commander");
+	snprintf(who.addr, sizeof(who.addr), "192.0.2.1");
+	assert_true(rp__session_is(s, &who)); /* the address does not matter */
+	snprintf(who.role, sizeof(who.role), "device");
+	assert_false(rp__session_is(s, &who));
+	snprintf(who.role, sizeof(who.role), "commander");
+	snprintf(who.id, sizeof(who.id), "ops:7");
+	assert_false(rp__session_is(s, &who));
+	snprintf(who.id, sizeof(who.id), "op");
+	assert_false(rp__session_is(s, &who));
+	rp__session_end(e->b, s);
+
+	/* The id is the whole client id or the part before ':', never empty. */
+	assert_null(rp__session_create(e->b, "ops7", 4, 3, "commander"));
+	assert_null(rp__session_create(e->b, "ops", 3, 4, "commander"));
+	assert_null(rp__session_create(e->b, "ops", 3, 0, "commander"));
+	assert_null(rp__session_create(e->b, "", 0, 0, "device"));
+	/* The longest client id and role fit; one byte more does not. */
+	memset(id, 'a', sizeof(id));
+	memset(role, 'r', sizeof(role));
+	role[RP_IDENTITY_ROLE_MAX] = '\0';
+	s = rp__session_create(e->b, id, RP_LIMIT_MQTT_CLIENT_ID_LEN, RP_LIMIT_MQTT_CLIENT_ID_LEN,
+			       role);
+	assert_non_null(s);
+	assert_int_equal(strlen(rp__session_client_id(s)), RP_LIMIT_MQTT_CLIENT_ID_LEN);
+	assert_string_equal(rp__session_role(s), role);
+	rp__session_end(e->b, s);
+	assert_null(rp__session_create(e->b, id, RP_LIMIT_MQTT_CLIENT_ID_LEN + 1u,
+				       RP_LIMIT_MQTT_CLIENT_ID_LEN + 1u, "device"));
+	role[RP_IDENTITY_ROLE_MAX] = 'r';
+	role[RP_IDENTITY_ROLE_MAX + 1] = '\0';
+	assert_null(rp__session_create(e->b, "ops", 3, 3, role));
+	assert_int_equal(rp_broker_session_count(e->b), 0);
+}
+
+/*
  * A restored session belongs to its identity: another role with the same
  * CN gets a fresh session (not the subscriptions granted to the other),
  * and the policy of the restart decides which subscriptions come back.
@@ -1403,6 +1460,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_and_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deletes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_and_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_reload_dirties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_round_trip, setup, teardown),
