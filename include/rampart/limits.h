@@ -1017,12 +1017,15 @@ RP_LIMITS_ASSERT_(RP_LIMIT_STORE_TIME_MAX_MS < 9007199254740992LL, store_time_ex
  * Network read or write that makes no progress, and an idle keep-alive
  * connection, in milliseconds. Bounds: slowloris and idle connections,
  * each of which holds a worker thread (CivetWeb's deadline is per read or
- * write, not per request: the worker count is the real bound).
+ * write, not per request: the worker count is the real bound). The
+ * keep-alive default is also how long a revoked device's idle HTTPS
+ * connection can outlive the revocation (a request on it is refused at
+ * once): CivetWeb cannot close one connection from outside.
  */
 #define RP_LIMIT_API_REQUEST_TIMEOUT_MS   60000u
 #define RP_DEFAULT_API_REQUEST_TIMEOUT_MS 10000u
 #define RP_LIMIT_API_KEEPALIVE_MS         30000u
-#define RP_DEFAULT_API_KEEPALIVE_MS       2000u
+#define RP_DEFAULT_API_KEEPALIVE_MS       1000u
 
 /*
  * Command name (a topic level of d/{id}/cmd/{name}) and its JSON arguments
