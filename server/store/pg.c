@@ -22,16 +22,24 @@
  * batch once it has grown); one statement takes at most BULK_ROWS rows and
  * about BULK_BYTES of arrays, so the buffer stays small whatever the batch.
  * The statement is atomic, and it runs inside the batch's transaction, so
- * failures are classified and retried exactly as a single row's.
+ * failures are classified and retried exactly as a single row's. The
+ * statement fails with 23503 if a row names a device that does not exist
+ * (schema version 4 has no foreign key on telemetry; telemetry.c), a hard
+ * failure: the storage thread splits the batch.
  *
  * The storage thread's BEGIN is not sent on its own: begin_txn() marks it
  * pending, and the transaction's first statement carries it, both in one
  * round trip (pipeline mode: BEGIN, the statement, a sync). Under load a
  * round trip costs about a tenth of a telemetry batch (docs/store.md).
- * COMMIT is never sent with the statements before it: if the connection
- * drops before their answer, the transaction certainly did not commit and
- * the batch can be retried; a COMMIT sent with them would make that
- * unknown.
+ * A bulk insert that is the whole transaction (a batch of telemetry only)
+ * carries the COMMIT as well: BEGIN, INSERT, COMMIT, sync, one round trip
+ * per batch. Whether a batch may be retried then depends on what the
+ * server said before the connection broke (pg_pipeline()): an error for
+ * BEGIN or the INSERT (a FATAL one included) means the COMMIT never ran,
+ * and the batch is retried as before; no answer, or the connection
+ * breaking during the COMMIT, leaves the outcome unknown, which the
+ * storage thread reports as for a COMMIT sent alone (RP_E_IO, no retry).
+ * Any other transaction sends its COMMIT alone, after its statements.
  *
  * Session settings, after every (re)connect: statement_timeout and
  * lock_timeout from the options, client_min_messages=warning (no NOTICE
@@ -178,52 +186,109 @@ static rp_status pg_begin_txn(rp__store_db *db)
 	return RP_OK;
 }
 
+/* What became of a COMMIT sent in a pipeline. */
+enum { COMMIT_NONE, COMMIT_DONE, COMMIT_UNKNOWN };
+
+static int res_ok(const PGresult *r)
+{
+	return r != NULL &&
+	       (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+}
+
+/* r is no answer from the server, or its answer that the session is going
+ * away: whether a COMMIT being run took effect is unknown. */
+static int res_lost(const PGresult *r)
+{
+	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return state == NULL || strncmp(state, "08", 2) == 0 || is_state(state, "57P01") ||
+	       is_state(state, "57P02") || is_state(state, "57P03");
+}
+
 /*
- * BEGIN and the prepared statement `name` in one round trip (pipeline
- * mode). Returns the statement's result, or BEGIN's if BEGIN failed (the
- * statement was then skipped), or NULL with d->broken set when the
- * exchange did not end as it should (a lost connection, mostly; pg_fail()
- * classifies it, and the reconnect, PQreset(), leaves pipeline mode).
+ * In one round trip (pipeline mode): BEGIN if begin, the prepared statement
+ * `name`, COMMIT if commit, a sync. Returns the first failure's result
+ * (BEGIN's, the statement's or COMMIT's; those after a failure are
+ * skipped), else the statement's; or NULL with d->broken set when the
+ * statement got no answer (a lost connection, mostly; pg_fail() classifies
+ * it, and the reconnect, PQreset(), leaves pipeline mode). d->broken is
+ * also set when the exchange did not end with the sync.
+ *
+ * *outcome says what became of the COMMIT. COMMIT_NONE: not sent, or
+ * certainly not taken: the server answered a failure of an earlier
+ * statement (the transaction is aborted: the COMMIT was skipped) or of the
+ * COMMIT itself (a deferred check: rolled back). COMMIT_DONE: committed.
+ * COMMIT_UNKNOWN: the connection broke with the COMMIT sent, without the
+ * server saying that something before it failed (a FATAL answer to the
+ * statement, say from pg_terminate_backend(), is such a saying: the backend
+ * ended there, before the COMMIT).
  */
-static PGresult *pg_begin_and(pg_db *d, const char *name, int n, const char *const *values,
-			      const int *lengths, const int *formats)
+static PGresult *pg_pipeline(pg_db *d, int begin, const char *name, int n,
+			     const char *const *values, const int *lengths, const int *formats,
+			     int commit, int *outcome)
 {
 	PGconn *c = d->conn;
+	PGresult *res[3] = {NULL, NULL, NULL}; /* BEGIN, the statement, COMMIT */
 	PGresult *r, *out = NULL;
-	int k = 0, synced = 0;
+	int last = commit ? 2 : 1, failed = -1, answered = -1, synced = 0, queued = 0;
 
-	if (PQenterPipelineMode(c) != 1) {
+	*outcome = COMMIT_NONE;
+	if (PQstatus(c) != CONNECTION_OK || PQenterPipelineMode(c) != 1) {
 		d->broken = 1;
 		return NULL;
 	}
-	if (PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+	if ((!begin || PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1) &&
 	    PQsendQueryPrepared(c, name, n, values, lengths, formats, 1) == 1 &&
+	    (!commit ||
+	     (queued = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) == 1) &&
 	    PQpipelineSync(c) == 1) {
-		/* Expected: BEGIN's result, NULL, the statement's, NULL, the
-		 * sync. More calls than that: libpq is not where we think. */
-		for (int i = 0; i < 8 && !synced; i++) {
-			r = PQgetResult(c);
-			if (r == NULL) {
-				if (PQstatus(c) == CONNECTION_BAD) {
-					break;
+		/* Each query: its result, then NULL; then the sync. A bound on
+		 * the calls: libpq may not be where we think. */
+		for (int q = begin ? 0 : 1; q <= last; q++) {
+			for (int i = 0; i < 4 && (r = PQgetResult(c)) != NULL; i++) {
+				if (res[q] == NULL) {
+					res[q] = r;
+				} else {
+					PQclear(r);
 				}
-				continue;
 			}
-			if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-				synced = 1;
-			} else if (out == NULL &&
-				   (k == 1 || PQresultStatus(r) != PGRES_COMMAND_OK)) {
-				out = r; /* the statement's result, or BEGIN's failure */
-				r = NULL;
+			if (res[q] == NULL) {
+				break; /* no answer: the connection is gone */
 			}
-			k++;
+			answered = q;
+			if (failed < 0 && !res_ok(res[q])) {
+				failed = q;
+			}
+		}
+		if (answered == last) {
+			r = PQgetResult(c);
+			synced = r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
 			PQclear(r);
 		}
 	}
 	if (!synced || PQexitPipelineMode(c) != 1) {
 		d->broken = 1;
-		PQclear(out);
-		return NULL;
+	}
+	if (queued) { /* the COMMIT may have reached the server */
+		if (failed < 0 && answered == 2) {
+			*outcome = strcmp(PQcmdStatus(res[2]), "COMMIT") == 0 ? COMMIT_DONE
+									      : COMMIT_NONE;
+		} else if (failed < 0 || (failed == 2 && res_lost(res[2])) ||
+			   PQresultErrorField(res[failed], PG_DIAG_SQLSTATE) == NULL) {
+			*outcome = COMMIT_UNKNOWN;
+		}
+	}
+	if (failed >= 0) {
+		out = res[failed];
+		res[failed] = NULL;
+	} else if (answered >= 1) {
+		out = res[1];
+		res[1] = NULL;
+	} else {
+		d->broken = 1;
+	}
+	for (int q = 0; q < 3; q++) {
+		PQclear(res[q]);
 	}
 	return out;
 }
@@ -232,9 +297,11 @@ static PGresult *pg_begin_and(pg_db *d, const char *name, int n, const char *con
 static PGresult *pg_exec_prepared(pg_db *d, const char *name, int n, const char *const *values,
 				  const int *lengths, const int *formats)
 {
+	int outcome;
+
 	if (d->begin_pending) {
 		d->begin_pending = 0;
-		return pg_begin_and(d, name, n, values, lengths, formats);
+		return pg_pipeline(d, 1, name, n, values, lengths, formats, 0, &outcome);
 	}
 	return PQexecPrepared(d->conn, name, n, values, lengths, formats, 1);
 }
@@ -503,8 +570,50 @@ static void bulk_column(const rp__store_bulk *b, size_t c, const rp__store_span 
 	(void)put_u32(flags, (uint32_t)nulls);
 }
 
+/*
+ * The answer r to one bulk statement of rows rows; final: it carried the
+ * transaction's COMMIT, whose fate is outcome. The statement checks the
+ * devices it names and fails (23503) if one is missing; fewer rows than
+ * sent is still checked, in case a statement ever only skips them.
+ */
+static rp_status bulk_result(pg_db *d, PGresult *r, size_t rows, int final, int outcome)
+{
+	rp__store_db *db = &d->base;
+	rp_status st;
+
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		st = pg_fail(d, r);
+		db->commit_unknown = final && outcome == COMMIT_UNKNOWN;
+		return st;
+	}
+	if (strtoull(PQcmdTuples(r), NULL, 10) != rows) {
+		if (final && outcome != COMMIT_NONE) {
+			/* Kept, or maybe kept: the batch must not run again. */
+			db->commit_unknown = 1;
+			return pg_internal(d, RP_E_INTERNAL,
+					   "bulk insert committed fewer rows than it was given");
+		}
+		return pg_internal(d, RP_E_NOT_FOUND,
+				   "bulk insert: a row names a device that does not exist");
+	}
+	if (!final) {
+		return RP_OK;
+	}
+	if (outcome == COMMIT_DONE) {
+		db->committed = 1;
+		return RP_OK;
+	}
+	if (outcome == COMMIT_UNKNOWN) {
+		st = pg_fail(d, NULL); /* d->broken: the connection is gone */
+		db->commit_unknown = 1;
+		return st;
+	}
+	/* The statement went in and the COMMIT answered something else. */
+	return pg_internal(d, RP_E_IO, "COMMIT did not commit");
+}
+
 static rp_status pg_bulk(rp__store_db *db, const rp__store_bulk *b, const rp__store_span *s,
-			 size_t n)
+			 size_t n, int commit)
 {
 	pg_db *d = (pg_db *)db;
 	const char *values[RP__STORE_MAX_PARAMS];
@@ -513,6 +622,7 @@ static rp_status pg_bulk(rp__store_db *db, const rp__store_bulk *b, const rp__st
 	bulk_pos at = {0, 0}, to;
 	char name[16];
 	rp_status st;
+	int final, outcome = COMMIT_NONE;
 
 	if (b->ncols == 0 || b->ncols > RP__STORE_MAX_PARAMS) {
 		return pg_internal(d, RP_E_INTERNAL, "bulk insert: bad column count");
@@ -543,17 +653,22 @@ static rp_status pg_bulk(rp__store_db *db, const rp__store_bulk *b, const rp__st
 			formats[c] = 1;
 			off += col[c];
 		}
-		r = pg_exec_prepared(d, name, (int)b->ncols, values, lengths, formats);
-		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
-			st = pg_fail(d, r);
-			PQclear(r);
+		/* The last statement of a bulk that is the whole transaction
+		 * carries the COMMIT (and BEGIN, if it is the first as well). */
+		final = commit && bulk_row(s, n, b->ncols, &to) == NULL;
+		if (final || d->begin_pending) {
+			r = pg_pipeline(d, d->begin_pending, name, (int)b->ncols, values, lengths,
+					formats, final, &outcome);
+			d->begin_pending = 0;
+		} else {
+			r = PQexecPrepared(d->conn, name, (int)b->ncols, values, lengths, formats,
+					   1);
+		}
+		st = bulk_result(d, r, rows, final, outcome);
+		PQclear(r);
+		if (st != RP_OK) {
 			return st;
 		}
-		if (strtoull(PQcmdTuples(r), NULL, 10) != rows) {
-			PQclear(r);
-			return pg_internal(d, RP_E_INTERNAL, "bulk insert: rows missing");
-		}
-		PQclear(r);
 		at = to;
 	}
 	return RP_OK;

@@ -394,6 +394,8 @@ void rp__store_db_clear(rp__store_db *db)
 	db->failed = 0;
 	db->transient = 0;
 	db->conn_lost = 0;
+	db->committed = 0;
+	db->commit_unknown = 0;
 	db->msg[0] = '\0';
 }
 
@@ -555,7 +557,8 @@ static size_t run_bulk(rp_store *st, rp__store_op **ops, size_t n)
 		st->spans[k].rows = ops[k]->nargs / b->ncols;
 		k++;
 	}
-	s = db->be->bulk(db, b, st->spans, k);
+	/* The whole transaction: the back end may commit with it. */
+	s = db->be->bulk(db, b, st->spans, k, k == n);
 	if (s != RP_OK && !db->failed) {
 		/* Rows may have been written: the transaction must not commit. */
 		db->failed = 1;
@@ -591,6 +594,11 @@ static int transaction(rp_store *st, rp__store_op **ops, size_t n)
 				op->st = RP_E_NOMEM;
 			}
 		}
+		if (db->failed && db->commit_unknown) {
+			/* bulk() sent COMMIT: whether it took effect is unknown. */
+			fail_all(ops, n, RP_E_IO);
+			return TXN_FATAL;
+		}
 		if (db->failed) {
 			rollback(db);
 			if (db->transient) {
@@ -608,7 +616,7 @@ static int transaction(rp_store *st, rp__store_op **ops, size_t n)
 			return TXN_HARD;
 		}
 	}
-	if (db->be->exec(db, "COMMIT") != RP_OK) {
+	if (!db->committed && db->be->exec(db, "COMMIT") != RP_OK) {
 		if (db->conn_lost) {
 			/* COMMIT was sent: whether it took effect is unknown. */
 			fail_all(ops, n, RP_E_IO);

@@ -10,8 +10,9 @@
  * INSERT per row (a function call each); PostgreSQL sends them all in one
  * INSERT ... SELECT FROM unnest(arrays), one round trip, instead of one
  * round trip per row. The batch is atomic: a record for an unknown device
- * fails the operation (the foreign key), not the others of its group
- * commit (the storage thread splits the group and runs each alone).
+ * fails the operation (SQLite: the foreign key; PostgreSQL: the statement's
+ * own check, the same 23503), not the others of its group commit (the storage thread
+ * splits the group and runs each alone).
  *
  * Retention deletes by rowid in chunks, one transaction per chunk, and
  * queues itself again behind whatever arrived meanwhile.
@@ -39,10 +40,23 @@ static const rp__store_vtype insert_types[REC_ARGS] = {
 
 static const rp__store_bulk q_insert = {
 	.one = {RP__SQL_TM_INSERT, INSERT_COLS "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", NULL},
+	/* PostgreSQL has no foreign key on telemetry (schema version 4): the
+	 * devices named are locked as a foreign key would lock them, and a row
+	 * whose device is not found fails the statement with 23503 as the
+	 * foreign key did (rp_telemetry_no_device() raises it; a CASE, so it
+	 * runs only for such a row). The statement must fail rather than skip
+	 * the row: pg.c may send the COMMIT with it. Rows go in in the order
+	 * of the arrays (the queue's), whatever the plan: ids follow it. */
 	.many = {RP__SQL_TM_INSERT_MANY,
-		 INSERT_COLS "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], "
-			     "$4::bigint[], $5::float8[], $6::text[], $7::bigint[], $8::bytea[], "
-			     "$9::text[])",
+		 "WITH d AS (SELECT id FROM devices WHERE id = ANY ($1::text[]) FOR KEY "
+		 "SHARE) " INSERT_COLS
+		 "SELECT u.device_id, u.name, u.time_ms, u.kind, u.v_num, u.v_str, "
+		 "u.v_bool, u.v_data, u.unit FROM unnest($1::text[], $2::text[], "
+		 "$3::bigint[], $4::bigint[], $5::float8[], $6::text[], $7::bigint[], "
+		 "$8::bytea[], $9::text[]) WITH ORDINALITY AS u (device_id, name, "
+		 "time_ms, kind, v_num, v_str, v_bool, v_data, unit, n) "
+		 "WHERE CASE WHEN u.device_id IN (SELECT id FROM d) THEN true "
+		 "ELSE rp_telemetry_no_device(u.device_id) END ORDER BY u.n",
 		 NULL},
 	.ncols = REC_ARGS,
 	.types = insert_types,
@@ -69,10 +83,12 @@ static const rp__store_sql q_aggregate = {
 	"AND kind = 0 GROUP BY bucket ORDER BY bucket",
 	NULL};
 
+/* PostgreSQL's telemetry has no index on id (schema version 4): by ctid. */
 static const rp__store_sql q_expire = {
 	RP__SQL_TM_EXPIRE,
 	"DELETE FROM telemetry WHERE id IN (SELECT id FROM telemetry WHERE time_ms < $1 LIMIT $2)",
-	NULL};
+	"DELETE FROM telemetry WHERE ctid = ANY (ARRAY (SELECT ctid FROM telemetry "
+	"WHERE time_ms < $1 LIMIT $2))"};
 
 /* The nine checked arguments of one record. */
 static rp_status point_args(const rp_store_point *p, rp__store_val v[REC_ARGS])

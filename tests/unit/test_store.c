@@ -193,6 +193,7 @@ struct tracker {
 	size_t done;
 	atomic_int calls[MAX_OPS];
 	rp_status st[MAX_OPS];
+	size_t order[MAX_OPS]; /* order[i]: how many callbacks came before op i's */
 	slot slots[MAX_OPS];
 };
 
@@ -227,6 +228,7 @@ static void on_done(void *ctx, rp_status st)
 	atomic_fetch_add(&s->t->calls[s->i], 1);
 	pthread_mutex_lock(&s->t->mu);
 	s->t->st[s->i] = st;
+	s->t->order[s->i] = s->t->done;
 	s->t->done++;
 	pthread_cond_broadcast(&s->t->cv);
 	pthread_mutex_unlock(&s->t->mu);
@@ -2276,6 +2278,422 @@ static void test_bulk_retry(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * Telemetry's device check and ids: SQLite has the foreign key and the
+ * primary key; PostgreSQL (schema version 4) checks the devices in its bulk
+ * INSERT, keeps devices with telemetry by a trigger, and has no primary key
+ * (docs/store.md, "Telemetry on PostgreSQL")
+ * ------------------------------------------------------------------------ */
+
+#define TM_INSERT "INSERT INTO telemetry (device_id, name, time_ms, kind, v_num, unit) VALUES "
+
+/* PostgreSQL: runs sql on c; the SQLSTATE of its failure in state ("" if
+ * it succeeded). */
+static const char *pq_run(PGconn *c, const char *sql, char state[6])
+{
+	PGresult *r = PQexec(c, sql);
+	const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	snprintf(state, 6, "%s",
+		 PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ? ""
+		 : s != NULL                                                                   ? s
+			     : "?????");
+	PQclear(r);
+	return state;
+}
+
+static PGconn *pq_connect(void)
+{
+	PGconn *c = PQconnectdb(g.server.url);
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PQsetNoticeProcessor(c, quiet, NULL);
+	return c;
+}
+
+/* Points of (dev, "m") in the store. */
+static size_t series_count(rp_store *st, const char *dev)
+{
+	rp_store_series_query q;
+	rp_store_point *r = NULL;
+	size_t n = 0;
+
+	memset(&q, 0, sizeof(q));
+	q.device = dev;
+	q.name = "m";
+	q.to_ms = INT64_MAX;
+	q.limit = RP_LIMIT_STORE_SERIES_ROWS;
+	assert_int_equal(rp_store_telemetry_query(st, &q, &r, &n, NULL, NULL), RP_OK);
+	rp_store_free(r);
+	return n;
+}
+
+static void test_telemetry_device_check(void **state)
+{
+	rp_store *st = open_fresh();
+	rp_store_point p[3] = {num_point("dev-a", "m", 1, 1.0), num_point("ghost", "m", 2, 1.0),
+			       num_point("dev-b", "m", 3, 1.0)};
+
+	(void)state;
+	seen(st, "dev-a", 1);
+	seen(st, "dev-b", 1);
+	assert_int_equal(rp_store_telemetry_insert(st, p, 1, NULL, NULL), RP_OK);
+	/* An unknown device among known ones: nothing of the insert. */
+	assert_int_equal(rp_store_telemetry_insert(st, p, 3, NULL, NULL), RP_E_NOT_FOUND);
+	assert_int_equal(rp_store_telemetry_insert(st, &p[1], 1, NULL, NULL), RP_E_NOT_FOUND);
+	assert_int_equal(series_count(st, "dev-a"), 1);
+	assert_int_equal(series_count(st, "dev-b"), 0);
+
+	/* In the database: a device with telemetry can neither go nor change
+	 * its id; other changes, and a device without telemetry, are free. */
+	assert_int_equal(rp__store_raw_sql(st, "DELETE FROM devices WHERE id = 'dev-a'"),
+			 RP_E_NOT_FOUND);
+	assert_int_equal(
+		rp__store_raw_sql(st, "UPDATE devices SET id = 'dev-z' WHERE id = 'dev-a'"),
+		RP_E_NOT_FOUND);
+	assert_int_equal(rp__store_raw_sql(st, "UPDATE devices SET model = 'x' WHERE id = 'dev-a'"),
+			 RP_OK);
+	assert_int_equal(rp__store_raw_sql(st, "UPDATE telemetry SET device_id = 'dev-b'"), RP_OK);
+	assert_int_equal(rp__store_raw_sql(st, "DELETE FROM devices WHERE id = 'dev-b'"),
+			 RP_E_NOT_FOUND);
+	assert_int_equal(rp__store_raw_sql(st, "DELETE FROM devices WHERE id = 'dev-a'"), RP_OK);
+	assert_int_equal(series_count(st, "dev-b"), 1);
+
+	if (!g.pg) {
+		/* The foreign key refuses any writer's row for an unknown device. */
+		assert_int_equal(rp__store_raw_sql(st, TM_INSERT "('ghost', 'm', 2, 0, 1, '')"),
+				 RP_E_NOT_FOUND);
+	} else {
+		/* Neither foreign key nor primary key (their work per row is what
+		 * schema version 4 saves), and an id cannot be chosen. */
+		assert_int_equal(pg_admin_rows("SELECT 1 FROM pg_constraint WHERE "
+					       "conrelid = 'telemetry'::regclass AND contype IN "
+					       "('f', 'p')"),
+				 0);
+		assert_int_equal(pg_admin_rows("SELECT 1 FROM pg_attribute WHERE "
+					       "attrelid = 'telemetry'::regclass AND "
+					       "attname = 'id' AND attidentity = 'a'"),
+				 1);
+		assert_int_not_equal(rp__store_raw_sql(st, "INSERT INTO telemetry (id, device_id, "
+							   "name, time_ms, kind, v_num) VALUES "
+							   "(1, 'dev-b', 'm', 9, 0, 1)"),
+				     RP_OK);
+	}
+	rp_store_close(st);
+	assert_int_equal(rp_alloc_in_use(), 0);
+}
+
+/*
+ * PostgreSQL: the bulk INSERT locks its devices (FOR KEY SHARE) as the
+ * foreign key did. A delete of the device waits for the insert and then
+ * sees its rows; an insert waits for a delete not yet committed and then
+ * fails. Without the lock, both would leave telemetry without its device.
+ */
+static void test_telemetry_device_lock(void **state)
+{
+	rp_store_options opt = {.busy_timeout_ms = 5000};
+	rp_store *st;
+	tracker *t;
+	rp_store_point p = num_point("dev-c", "hold", 1, 1.0);
+	struct timespec ts = {0, 200 * 1000000L};
+	PGconn *b;
+	char s[6];
+
+	(void)state;
+	if (!g.pg) {
+		return; /* SQLite has one writer at a time: nothing can interleave */
+	}
+	st = open_with(&opt);
+	t = tracker_new();
+	b = pq_connect();
+	seen(st, "dev-c", 1);
+	seen(st, "dev-d", 1);
+	/* The store's INSERT of a point named "hold" sleeps 1 s after its
+	 * devices were locked, before it ends. */
+	assert_int_equal(pg_admin("CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS "
+				  "$$BEGIN IF NEW.name = 'hold' THEN PERFORM pg_sleep(1); END IF; "
+				  "RETURN NEW; END$$;"
+				  "CREATE TRIGGER hold BEFORE INSERT ON telemetry "
+				  "FOR EACH ROW EXECUTE FUNCTION hold()"),
+			 0);
+	assert_int_equal(rp_store_telemetry_insert(st, &p, 1, on_done, slot_of(t, 0)), RP_OK);
+	nanosleep(&ts, NULL);
+	assert_string_equal(pq_run(b,
+				   "SET lock_timeout = 200; "
+				   "DELETE FROM devices WHERE id = 'dev-c'",
+				   s),
+			    "55P03");
+	tracker_wait(t, 1);
+	assert_int_equal(t->st[0], RP_OK);
+	assert_string_equal(pq_run(b, "DELETE FROM devices WHERE id = 'dev-c'", s), "23503");
+
+	/* A delete not yet committed: the insert waits for it, then fails. */
+	assert_string_equal(pq_run(b, "RESET lock_timeout; BEGIN", s), "");
+	assert_string_equal(pq_run(b, "DELETE FROM devices WHERE id = 'dev-d'", s), "");
+	p = num_point("dev-d", "m", 1, 1.0);
+	assert_int_equal(rp_store_telemetry_insert(st, &p, 1, on_done, slot_of(t, 1)), RP_OK);
+	nanosleep(&ts, NULL);
+	assert_int_equal(t->done, 1); /* still waiting for the lock */
+	assert_string_equal(pq_run(b, "COMMIT", s), "");
+	tracker_wait(t, 2);
+	assert_int_equal(t->st[1], RP_E_NOT_FOUND);
+	assert_int_equal(pg_admin_rows("SELECT 1 FROM telemetry WHERE device_id = 'dev-d'"), 0);
+	PQfinish(b);
+	tracker_free(t);
+	rp_store_close(st);
+	assert_int_equal(rp_alloc_in_use(), 0);
+}
+
+/* A database of schema version 3 (PostgreSQL: the foreign key and the
+ * primary key, ids given by default) with telemetry is brought to the
+ * current version; its data stays, and the checks hold. */
+static void test_telemetry_migration_v4(void **state)
+{
+	rp_store_options opt = {.retention_chunk = 2};
+	rp_store *st = open_with(&opt);
+	rp_store_point p = num_point("dev-m", "m", 1, 1.0);
+	char url[sizeof(g.url)];
+	uint64_t deleted = 0;
+
+	(void)state;
+	snprintf(url, sizeof(url), "%s", g.url);
+	seen(st, "dev-m", 1);
+	assert_int_equal(rp_store_telemetry_insert(st, &p, 1, NULL, NULL), RP_OK);
+	if (g.pg) {
+		assert_int_equal(
+			rp__store_raw_sql(st, "DROP TRIGGER devices_telemetry ON devices; "
+					      "DROP FUNCTION rp_devices_telemetry(); "
+					      "DROP FUNCTION rp_telemetry_no_device(text); "
+					      "ALTER TABLE telemetry ALTER COLUMN id "
+					      "SET GENERATED BY DEFAULT; "
+					      "ALTER TABLE telemetry ADD PRIMARY KEY (id); "
+					      "ALTER TABLE telemetry ADD FOREIGN KEY (device_id) "
+					      "REFERENCES devices (id)"),
+			RP_OK);
+	}
+	assert_int_equal(rp__store_raw_sql(st, "UPDATE schema_version SET version = 3"), RP_OK);
+	rp_store_close(st);
+
+	assert_int_equal(rp_store_open(url, &opt, &st), RP_OK);
+	assert_int_equal(rp_store_schema_version(st), rp_store_code_version());
+	assert_true(rp_store_code_version() >= 4);
+	if (g.pg) {
+		assert_int_equal(pg_admin_rows("SELECT 1 FROM pg_constraint WHERE "
+					       "conrelid = 'telemetry'::regclass AND contype IN "
+					       "('f', 'p')"),
+				 0);
+		assert_int_equal(pg_admin_rows("SELECT 1 FROM pg_trigger WHERE "
+					       "tgname = 'devices_telemetry'"),
+				 1);
+		assert_int_equal(pg_admin_rows("SELECT 1 FROM pg_attribute WHERE "
+					       "attrelid = 'telemetry'::regclass AND "
+					       "attname = 'id' AND attidentity = 'a'"),
+				 1);
+		assert_int_equal(pg_admin_rows("SELECT 1 FROM pg_sequences WHERE "
+					       "sequencename = 'telemetry_id_seq' AND "
+					       "cache_size = 64"),
+				 1);
+	}
+	assert_int_equal(series_count(st, "dev-m"), 1);
+	for (int64_t i = 2; i <= 5; i++) {
+		p.time_ms = i;
+		assert_int_equal(rp_store_telemetry_insert(st, &p, 1, NULL, NULL), RP_OK);
+	}
+	p.device = "ghost";
+	assert_int_equal(rp_store_telemetry_insert(st, &p, 1, NULL, NULL), RP_E_NOT_FOUND);
+	assert_int_equal(rp__store_raw_sql(st, "DELETE FROM devices WHERE id = 'dev-m'"),
+			 RP_E_NOT_FOUND);
+	assert_int_equal(series_count(st, "dev-m"), 5);
+	/* Retention (by ctid on PostgreSQL now), in chunks of 2. */
+	assert_int_equal(rp_store_telemetry_expire(st, 4, &deleted, NULL, NULL), RP_OK);
+	assert_int_equal(deleted, 3);
+	assert_int_equal(series_count(st, "dev-m"), 2);
+	rp_store_close(st);
+	assert_int_equal(rp_alloc_in_use(), 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Batches in a row: order, and failures at COMMIT
+ * ------------------------------------------------------------------------ */
+
+#define SMALL_BATCH 4
+
+/* Queues n one-point inserts of bulk_devs[i % BULK_DEVS] at times *t ...,
+ * op k + i; names[i] (NULL: "m") names the point of op i. */
+static void queue_points(rp_store *st, tracker *t, size_t k, size_t n, const char *const *names,
+			 int64_t *tm)
+{
+	for (size_t i = 0; i < n; i++) {
+		char buf[32];
+		rp_store_point p = bulk_point(bulk_devs[i % BULK_DEVS],
+					      names != NULL && names[i] != NULL ? names[i] : "m",
+					      (*tm)++, buf);
+
+		assert_int_equal(rp_store_telemetry_insert(st, &p, 1, on_done, slot_of(t, k + i)),
+				 RP_OK);
+	}
+}
+
+/* Callbacks 0 .. n came once each, in queue order. */
+static void check_order(const tracker *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(atomic_load(&t->calls[i]), 1);
+		assert_int_equal(t->order[i], i);
+	}
+}
+
+/* The points named "m" of all bulk_devs. */
+static size_t stored_m(rp_store *st)
+{
+	size_t n = 0;
+
+	for (int d = 0; d < BULK_DEVS; d++) {
+		n += series_count(st, bulk_devs[d]);
+	}
+	return n;
+}
+
+static void test_batches_in_order(void **state)
+{
+	rp_store_options opt = {.batch_ops = SMALL_BATCH};
+	rp_store *st = open_with(&opt);
+	tracker *t = tracker_new();
+	rp_store_stats s0, s1;
+	rp_store_series_query q;
+	rp_store_point *qr = NULL;
+	size_t qn = 0, k = 0, before = 0;
+	int64_t tm = 1;
+
+	(void)state;
+	for (int d = 0; d < BULK_DEVS; d++) {
+		seen(st, bulk_devs[d], 1);
+	}
+	rp_store_stats_get(st, &s0);
+	/* 40 inserts in batches of 4, a read after the 20th: it sees the 20
+	 * points before it, and every callback comes in queue order. */
+	rp__store_hold(st, 1);
+	queue_points(st, t, k, 20, NULL, &tm);
+	k += 20;
+	for (size_t i = 0; i < 20; i++) {
+		before += i % BULK_DEVS == 0;
+	}
+	memset(&q, 0, sizeof(q));
+	q.device = bulk_devs[0];
+	q.name = "m";
+	q.to_ms = INT64_MAX;
+	q.limit = 100;
+	assert_int_equal(rp_store_telemetry_query(st, &q, &qr, &qn, on_done, slot_of(t, k++)),
+			 RP_OK);
+	queue_points(st, t, k, 20, NULL, &tm);
+	k += 20;
+	rp__store_hold(st, 0);
+	tracker_wait(t, k);
+	check_order(t, k);
+	for (size_t i = 0; i < k; i++) {
+		assert_int_equal(t->st[i], RP_OK);
+	}
+	assert_int_equal(qn, before);
+	rp_store_free(qr);
+	rp_store_stats_get(st, &s1);
+	assert_int_equal(s1.commits - s0.commits, (k + SMALL_BATCH - 1) / SMALL_BATCH);
+	assert_int_equal(s1.failed, s0.failed);
+	assert_int_equal(s1.splits, s0.splits);
+	assert_int_equal(stored_m(st), 40);
+	tracker_free(t);
+	rp_store_close(st);
+	assert_int_equal(rp_alloc_in_use(), 0);
+}
+
+/*
+ * PostgreSQL: failures at COMMIT (deferred triggers). One the server
+ * refuses: the batch is split, and only the bad insert fails. The
+ * connection lost during COMMIT: that batch's inserts get RP_E_IO (the
+ * outcome is unknown: not retried, not lost silently), the batches around
+ * it commit, and the store reconnects.
+ */
+static void test_commit_fails(void **state)
+{
+	rp_store_options opt = {
+		.batch_ops = SMALL_BATCH, .busy_timeout_ms = 20, .retry_ms = 20, .retries = 6};
+	const char *refused[16] = {[5] = "refused", [13] = "refused"};
+	const char *sleepy[12] = {[5] = "sleepy"};
+	rp_store_stats s0, s1;
+	rp_store_point p;
+	char buf[32];
+	rp_store *st;
+	tracker *t;
+	killer x = {0};
+	pthread_t th;
+	int64_t tm = 1;
+
+	(void)state;
+	if (!g.pg) {
+		return;
+	}
+	st = open_with(&opt);
+	t = tracker_new();
+	for (int d = 0; d < BULK_DEVS; d++) {
+		seen(st, bulk_devs[d], 1);
+	}
+	assert_int_equal(
+		pg_admin("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+			 "$$BEGIN IF NEW.name = 'refused' THEN RAISE EXCEPTION 'refused' "
+			 "USING ERRCODE = 'check_violation'; END IF; RETURN NULL; END$$;"
+			 "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON telemetry "
+			 "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()"),
+		0);
+	rp_store_stats_get(st, &s0);
+	rp__store_hold(st, 1);
+	queue_points(st, t, 0, 16, refused, &tm);
+	rp__store_hold(st, 0);
+	tracker_wait(t, 16);
+	check_order(t, 16);
+	for (size_t i = 0; i < 16; i++) {
+		assert_int_equal(t->st[i], i == 5 || i == 13 ? RP_E_INVALID_ARG : RP_OK);
+	}
+	rp_store_stats_get(st, &s1);
+	assert_int_equal(s1.failed - s0.failed, 2);
+	assert_int_equal(s1.splits - s0.splits, 2);
+	assert_int_equal(stored_m(st), 14);
+	assert_int_equal(pg_admin_rows("SELECT 1 FROM telemetry WHERE name = 'refused'"), 0);
+
+	assert_int_equal(
+		pg_admin("CREATE SEQUENCE commit_once;"
+			 "CREATE FUNCTION sleepy_commit() RETURNS trigger LANGUAGE plpgsql AS "
+			 "$$BEGIN IF NEW.name = 'sleepy' AND nextval('commit_once') = 1 THEN "
+			 "PERFORM pg_sleep(10); END IF; RETURN NULL; END$$;"
+			 "CREATE CONSTRAINT TRIGGER sleepy_commit AFTER INSERT ON telemetry "
+			 "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+			 "EXECUTE FUNCTION sleepy_commit()"),
+		0);
+	tracker_free(t);
+	t = tracker_new();
+	rp_store_stats_get(st, &s0);
+	rp__store_hold(st, 1);
+	queue_points(st, t, 0, 12, sleepy, &tm);
+	assert_int_equal(pthread_create(&th, NULL, kill_when_asleep, &x), 0);
+	rp__store_hold(st, 0);
+	tracker_wait(t, 12);
+	pthread_join(th, NULL);
+	assert_int_equal(x.killed, 1);
+	check_order(t, 12);
+	for (size_t i = 0; i < 12; i++) {
+		assert_int_equal(t->st[i], i >= 4 && i < 8 ? RP_E_IO : RP_OK);
+	}
+	rp_store_stats_get(st, &s1);
+	assert_int_equal(s1.failed - s0.failed, 4);
+	assert_true(s1.reconnects > s0.reconnects);
+	/* The server rolled that batch back; the store works on. */
+	assert_int_equal(stored_m(st), 14 + 8);
+	p = bulk_point(bulk_devs[0], "m", tm++, buf);
+	assert_int_equal(rp_store_telemetry_insert(st, &p, 1, NULL, NULL), RP_OK);
+	assert_int_equal(stored_m(st), 14 + 8 + 1);
+	tracker_free(t);
+	rp_store_close(st);
+	assert_int_equal(rp_alloc_in_use(), 0);
+}
+
+/* ------------------------------------------------------------------------
  * Allocation failures
  * ------------------------------------------------------------------------ */
 
@@ -2419,6 +2837,10 @@ static void test_nomem_ops(void **state)
 		cmocka_unit_test(test_sync_from_storage_thread),                                   \
 		cmocka_unit_test(test_transient_retry), cmocka_unit_test(test_bulk_batch),         \
 		cmocka_unit_test(test_bulk_failure), cmocka_unit_test(test_bulk_retry),            \
+		cmocka_unit_test(test_telemetry_device_check),                                     \
+		cmocka_unit_test(test_telemetry_device_lock),                                      \
+		cmocka_unit_test(test_telemetry_migration_v4),                                     \
+		cmocka_unit_test(test_batches_in_order), cmocka_unit_test(test_commit_fails),      \
 		cmocka_unit_test(test_nomem_open), cmocka_unit_test(test_nomem_ops)
 
 int main(void)
