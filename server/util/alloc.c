@@ -1,12 +1,19 @@
 /*
  * alloc.c - budgets, failure injection and secret wiping over malloc.
  *
- * Each block carries a small header with its size, so rp_free() can give
- * the budget back and rp_free_secret() can wipe the whole block. The header
- * is max_align_t-sized so that the user part stays aligned for any type.
+ * A block charged to a budget carries a small header with its size, so
+ * rp_free() gives the budget back exactly what was charged; the header is
+ * max_align_t-sized (32 bytes on x86-64) so that the user part stays
+ * aligned for any type. A block without a budget, nearly all of them, has
+ * no header: malloc already knows its size (malloc_usable_size()), which
+ * is what rp_free_secret() wipes and what rp_alloc_in_use() counts. That
+ * is 32 bytes less per block: each idle connection holds several
+ * (docs/performance.md). Hence the rule of alloc.h: a block is freed with
+ * the budget it was taken with.
  */
 #include "alloc.h"
 
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,9 +74,17 @@ static void uncharge(rp_budget *b, size_t size)
 void *rp_alloc(rp_budget *b, size_t size)
 {
 	hdr *h;
+	void *p;
 
 	if (size == 0 || size > SIZE_MAX - sizeof(hdr) || injected_failure()) {
 		return NULL;
+	}
+	if (b == NULL) {
+		p = malloc(size);
+		if (p != NULL) {
+			atomic_fetch_add(&in_use, malloc_usable_size(p));
+		}
+		return p;
 	}
 	if (!charge(b, size)) {
 		return NULL;
@@ -98,6 +113,19 @@ void *rp_calloc(rp_budget *b, size_t count, size_t size)
 	return p;
 }
 
+/* rp_realloc() of a block without a budget. */
+static void *realloc_plain(void *p, size_t size)
+{
+	size_t old = malloc_usable_size(p);
+	void *n = realloc(p, size);
+
+	if (n != NULL) {
+		atomic_fetch_sub(&in_use, old);
+		atomic_fetch_add(&in_use, malloc_usable_size(n));
+	}
+	return n;
+}
+
 void *rp_realloc(rp_budget *b, void *p, size_t size)
 {
 	hdr *h, *n;
@@ -108,6 +136,9 @@ void *rp_realloc(rp_budget *b, void *p, size_t size)
 	}
 	if (size == 0 || size > SIZE_MAX - sizeof(hdr) || injected_failure()) {
 		return NULL;
+	}
+	if (b == NULL) {
+		return realloc_plain(p, size);
 	}
 	h = (hdr *)p - 1;
 	old = h->size;
@@ -138,6 +169,11 @@ void rp_free(rp_budget *b, void *p)
 	if (p == NULL) {
 		return;
 	}
+	if (b == NULL) {
+		atomic_fetch_sub(&in_use, malloc_usable_size(p));
+		free(p);
+		return;
+	}
 	h = (hdr *)p - 1;
 	uncharge(b, h->size);
 	atomic_fetch_sub(&in_use, h->size);
@@ -157,7 +193,7 @@ void rp_wipe(void *p, size_t n)
 void rp_free_secret(rp_budget *b, void *p)
 {
 	if (p != NULL) {
-		rp_wipe(p, ((hdr *)p - 1)->size);
+		rp_wipe(p, b != NULL ? ((hdr *)p - 1)->size : malloc_usable_size(p));
 	}
 	rp_free(b, p);
 }

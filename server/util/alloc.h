@@ -31,7 +31,9 @@ void *rp_alloc(rp_budget *b, size_t size);
 void *rp_calloc(rp_budget *b, size_t count, size_t size);
 /* Like realloc: on failure returns NULL and leaves p untouched. */
 void *rp_realloc(rp_budget *b, void *p, size_t size);
-/* NULL is allowed. b MUST be the budget p was charged to (or NULL). */
+/* NULL is allowed. b MUST be the budget p was charged to (or NULL): a
+ * block taken without a budget has no header, so the wrong b frees the
+ * wrong address. */
 void rp_free(rp_budget *b, void *p);
 /* Like rp_free, but first overwrites the block (keys, passwords). */
 void rp_free_secret(rp_budget *b, void *p);
@@ -39,7 +41,9 @@ void rp_free_secret(rp_budget *b, void *p);
 /* Tests only: fail from the n-th next allocation on; n < 0 turns it off. */
 void rp_alloc_fail_after(long n);
 
-/* Bytes currently allocated through the wrapper, for leak checks and metrics. */
+/* Bytes currently allocated through the wrapper, for leak checks and
+ * metrics: what malloc gave for a block without a budget (at least what
+ * was asked), exactly what was charged for one with. */
 size_t rp_alloc_in_use(void);
 
 /* Overwrites n bytes at p in a way the compiler may not remove. */
