@@ -62,11 +62,18 @@ void rp_broker_limits_default(rp_broker_limits *l);
 #define RP_IDENTITY_ROLE_MAX 32u
 #define RP_IDENTITY_ADDR_MAX 47u
 
-/* Who is at the other end, from the verified certificate. */
+/*
+ * Who is at the other end, from the verified certificate: three
+ * NUL-terminated texts, never NULL. rp_client_new() copies them, sized to
+ * them (at most RP_LIMIT_MQTT_CLIENT_ID_LEN, RP_IDENTITY_ROLE_MAX and
+ * RP_IDENTITY_ADDR_MAX bytes; longer is cut), and hands its copy, valid as
+ * long as the client, to the hooks: an idle connection holds about 30
+ * bytes of identity, not 210 of fixed buffers (docs/performance.md).
+ */
 typedef struct rp_identity {
-	char id[RP_LIMIT_MQTT_CLIENT_ID_LEN + 1]; /* device id or service name (CN) */
-	char role[RP_IDENTITY_ROLE_MAX + 1];      /* "device", or a service role */
-	char addr[RP_IDENTITY_ADDR_MAX + 1];      /* peer address, for logs and counters */
+	const char *id;   /* device id or service name (CN); "" on the plain listener */
+	const char *role; /* "device", or a service role */
+	const char *addr; /* peer address, for logs and counters */
 } rp_identity;
 
 /* Counters of refusals and traffic, per identity or per address. */

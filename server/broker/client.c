@@ -66,9 +66,11 @@ struct rp_client {
 	uint8_t version;      /* 0 until CONNECT */
 	uint8_t normal_close; /* DISCONNECT 0x00: no will */
 
-	/* Last, and byte-aligned: no padding around it (448 bytes in all,
-	 * against 464 with it second). */
+	/* Pointers into text: the identity's texts, sized to them (the id
+	 * first, with room for the longest client id when it is still empty:
+	 * the plain listener learns it at CONNECT). */
 	rp_identity who;
+	char text[];
 };
 
 struct rp_ingest {
@@ -497,8 +499,8 @@ static rp_status handle_connect(rp_client *c, const rp_mqtt_connect *k)
 					      RP_MQTT311_CONNACK_ID_REJECTED,
 					      "plain listener: client id is not a valid identity");
 		}
-		memcpy(c->who.id, k->client_id.p, k->client_id.len);
-		c->who.id[k->client_id.len] = '\0';
+		memcpy(c->text, k->client_id.p, k->client_id.len); /* c->who.id */
+		c->text[k->client_id.len] = '\0';
 		c->ctr = NULL; /* the identity is known only now */
 	}
 	if (rp_map_get(b->banned, c->who.id, strlen(c->who.id)) != NULL) {
@@ -1459,19 +1461,38 @@ rp_status rp_client_input(rp_client *c, const uint8_t *buf, size_t len, size_t *
 
 /* ---- lifecycle --------------------------------------------------------- */
 
+/* Copies the n bytes of s to *p as a text; returns the copy. */
+static const char *put_text(char **p, const char *s, size_t n, size_t room)
+{
+	char *t = *p;
+
+	memcpy(t, s, n);
+	t[n] = '\0';
+	*p += room;
+	return t;
+}
+
 rp_client *rp_client_new(rp_broker *b, const rp_identity *who, const rp_client_io *io,
 			 uint64_t now_ms)
 {
-	rp_client *c = rp_calloc(NULL, 1, sizeof(*c));
+	const char *id = who->id != NULL ? who->id : "";
+	const char *role = who->role != NULL ? who->role : "";
+	const char *addr = who->addr != NULL ? who->addr : "";
+	size_t id_len = strnlen(id, RP_LIMIT_MQTT_CLIENT_ID_LEN);
+	size_t role_len = strnlen(role, RP_IDENTITY_ROLE_MAX);
+	size_t addr_len = strnlen(addr, RP_IDENTITY_ADDR_MAX);
+	size_t id_room = id_len > 0 ? id_len + 1u : RP_LIMIT_MQTT_CLIENT_ID_LEN + 1u;
+	rp_client *c = rp_calloc(NULL, 1, sizeof(*c) + id_room + role_len + 1u + addr_len + 1u);
+	char *p;
 
 	if (c == NULL) {
 		return NULL;
 	}
 	c->b = b;
-	c->who = *who;
-	c->who.id[sizeof(c->who.id) - 1u] = '\0';
-	c->who.role[sizeof(c->who.role) - 1u] = '\0';
-	c->who.addr[sizeof(c->who.addr) - 1u] = '\0';
+	p = c->text;
+	c->who.id = put_text(&p, id, id_len, id_room);
+	c->who.role = put_text(&p, role, role_len, role_len + 1u);
+	c->who.addr = put_text(&p, addr, addr_len, addr_len + 1u);
 	if (io != NULL) {
 		c->io = *io;
 	}

@@ -648,22 +648,19 @@ static int start_mqtt(netconn *c)
 	worker *w = c->w;
 	rp_server *s = w->srv;
 	rp_peer_identity pid;
-	rp_identity who;
+	rp_identity who = {"", "device", c->addr};
 	rp_client_io io = {c, client_want_write, client_close};
 	rp_status st;
 
-	memset(&who, 0, sizeof(who));
 	st = rp_conn_peer_identity(c->t, &pid);
 	if (st == RP_OK) {
-		snprintf(who.id, sizeof(who.id), "%s", pid.device_id);
-		snprintf(who.role, sizeof(who.role), "%s", pid.role);
-	} else if (st == RP_E_NOT_FOUND) {
-		/* Plain loopback listener: the identity is the CONNECT's client id. */
-		snprintf(who.role, sizeof(who.role), "device");
-	} else {
+		who.id = pid.device_id;
+		who.role = pid.role;
+	} else if (st != RP_E_NOT_FOUND) {
+		/* RP_E_NOT_FOUND: the plain loopback listener; the identity is
+		 * the CONNECT's client id. */
 		return 0;
 	}
-	snprintf(who.addr, sizeof(who.addr), "%s", c->addr);
 	lock_broker(s);
 	c->client = rp_client_new(s->broker, &who, &io, rp_loop_now(w->loop));
 	unlock_broker(s);

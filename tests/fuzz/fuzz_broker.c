@@ -80,10 +80,7 @@ static void open_client(rp_broker *b, fclient *f, int i, uint8_t version, int ra
 	uint8_t buf[256];
 	size_t n, used;
 
-	memset(&who, 0, sizeof(who));
-	strcpy(who.id, ids[i]);
-	strcpy(who.role, roles[i]);
-	strcpy(who.addr, "127.0.0.1");
+	who = (rp_identity){ids[i], roles[i], "127.0.0.1"};
 	f->c = rp_client_new(b, &who, NULL, now);
 	if (f->c == NULL) {
 		abort();

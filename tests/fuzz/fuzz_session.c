@@ -179,6 +179,7 @@ static void check_output(rp_client *c)
 static void resume(rp_broker *b, uint64_t now)
 {
 	session *s = only_session(b);
+	char id[RP_LIMIT_MQTT_CLIENT_ID_LEN + 1];
 	rp_identity who;
 	rp_mqtt_packet p;
 	rp_mqtt_limits lim;
@@ -189,10 +190,9 @@ static void resume(rp_broker *b, uint64_t now)
 
 	CHECK(s != NULL);
 	version = s->version;
-	memset(&who, 0, sizeof(who));
-	memcpy(who.id, rp__session_client_id(s), s->id_len);
-	memcpy(who.role, rp__session_role(s), s->role_len);
-	memcpy(who.addr, "127.0.0.1", 10);
+	memcpy(id, rp__session_client_id(s), s->id_len);
+	id[s->id_len] = '\0';
+	who = (rp_identity){id, rp__session_role(s), "127.0.0.1"};
 	c = rp_client_new(b, &who, NULL, now);
 	CHECK(c != NULL);
 	memset(&p, 0, sizeof(p));

@@ -143,13 +143,9 @@ static rp_broker *restarted(env *e)
 
 static void client_open(env *e, tclient *t, const char *id, const char *role)
 {
-	rp_identity who;
+	rp_identity who = {id, role, "127.0.0.1"};
 
 	memset(t, 0, sizeof(*t));
-	memset(&who, 0, sizeof(who));
-	snprintf(who.id, sizeof(who.id), "%s", id);
-	snprintf(who.role, sizeof(who.role), "%s", role);
-	snprintf(who.addr, sizeof(who.addr), "127.0.0.1");
 	t->c = rp_client_new(e->b, &who, NULL, e->now);
 	assert_non_null(t->c);
 }
@@ -1208,17 +1204,14 @@ static void test_session_names(void **state)
 	assert_string_equal(rp__session_client_id(s), "ops:7");
 	assert_int_equal(s->id_len, 3);
 	assert_string_equal(rp__session_role(s), "commander");
-	memset(&who, 0, sizeof(who));
-	snprintf(who.id, sizeof(who.id), "ops");
-	snprintf(who.role, sizeof(who.role), "commander");
-	snprintf(who.addr, sizeof(who.addr), "192.0.2.1");
+	who = (rp_identity){"ops", "commander", "192.0.2.1"};
 	assert_true(rp__session_is(s, &who)); /* the address does not matter */
-	snprintf(who.role, sizeof(who.role), "device");
+	who.role = "device";
 	assert_false(rp__session_is(s, &who));
-	snprintf(who.role, sizeof(who.role), "commander");
-	snprintf(who.id, sizeof(who.id), "ops:7");
+	who.role = "commander";
+	who.id = "ops:7";
 	assert_false(rp__session_is(s, &who));
-	snprintf(who.id, sizeof(who.id), "op");
+	who.id = "op";
 	assert_false(rp__session_is(s, &who));
 	rp__session_end(e->b, s);
 
