@@ -67,7 +67,13 @@
  *   is read by rp_mqtt_decode().
  * - Bounds: every connection has a deadline (--timeout) until it is ready
  *   and CLOSE_NS once it closes, each phase its duration, the drain after a
- *   phase DRAIN_NS. The address is 127.0.0.1, fixed.
+ *   phase DRAIN_NS. The broker's address is 127.0.0.1, fixed; the
+ *   connections come from 127.0.0.1, or in turn from 127.0.0.1 ..
+ *   127.0.0.N with --sources N (all of 127/8 is the loopback): a broker
+ *   that limits connections per address (rampartd's connect-rate bucket,
+ *   at most 1000/s and a burst of 10000 per address) then sees N sources,
+ *   as it would a fleet, and the handshake modes measure handshakes, not
+ *   that limit.
  * - The server certificate is not verified unless --verify-server is given:
  *   on a 2-core machine, two ECDSA verifications less per handshake on the
  *   client side leave the broker, not the load generator, as the
@@ -151,6 +157,7 @@ typedef struct opts {
 	const char *prefix;
 	unsigned threads;
 	unsigned concurrency;
+	unsigned sources; /* connections come from 127.0.0.1 .. 127.0.0.<sources> */
 	unsigned identities;
 	unsigned count;
 	unsigned publishers;
@@ -221,9 +228,10 @@ struct worker {
 	pthread_t thread;
 	int started;
 	int ep;
-	int efd;      /* throughput: woken when the subscriber frees credit */
-	int spin;     /* a publisher can send more now: do not sleep in epoll_wait */
-	int credited; /* the subscriber freed credit: kick the publishers */
+	uint64_t opened; /* sockets opened: picks the source address */
+	int efd;         /* throughput: woken when the subscriber frees credit */
+	int spin;        /* a publisher can send more now: do not sleep in epoll_wait */
+	int credited;    /* the subscriber freed credit: kick the publishers */
 	SSL_CTX *ctx;
 	enum phase phase;
 	conn **slots;
@@ -447,6 +455,7 @@ static void usage(FILE *f)
 		"                     (64; 0: open loop, publishers limited by the broker only)\n"
 		"  --payload N        throughput, bytes, 16..65536 (64)\n"
 		"  --keepalive S      seconds in CONNECT (60; idle: 900)\n"
+		"  --sources N        connect from 127.0.0.1 .. 127.0.0.N in turn (1)\n"
 		"  --sub-cert F --sub-key F   throughput: the subscriber's service identity\n"
 		"  --prefix P         device ids are P00000, P00001, ... (bench-)\n"
 		"  --watch-pid PID    report the CPU use of PID (the broker) and of the machine\n"
@@ -524,6 +533,8 @@ static int parse_opt(opts *o, const char *k, const char *v)
 		return parse_uint(v, 1, MAX_THREADS, &o->threads);
 	} else if (strcmp(k, "--concurrency") == 0) {
 		return parse_uint(v, 1, 4096, &o->concurrency);
+	} else if (strcmp(k, "--sources") == 0) {
+		return parse_uint(v, 1, 64, &o->sources);
 	} else if (strcmp(k, "--identities") == 0) {
 		return parse_uint(v, 1, 100000, &o->identities);
 	} else if (strcmp(k, "--count") == 0) {
@@ -612,6 +623,9 @@ static int parse_args(int argc, char **argv, opts *o)
 	}
 	if (o->concurrency == 0) {
 		o->concurrency = o->mode == M_IDLE ? 64u : 32u;
+	}
+	if (o->sources == 0) {
+		o->sources = 1;
 	}
 	if (o->mode == M_IDLE && o->count == 0) {
 		o->count = 10000;
@@ -939,7 +953,8 @@ static void buffer_sizes(const run *r, conn *c)
 	}
 }
 
-static int conn_open_socket(conn *c, uint16_t port)
+/* Opens c's socket to the broker, from 127.0.0.1 + (n % sources). */
+static int conn_open_socket(conn *c, uint16_t port, unsigned sources, uint64_t n)
 {
 	struct sockaddr_in sa;
 	int one = 1;
@@ -949,6 +964,14 @@ static int conn_open_socket(conn *c, uint16_t port)
 		return -1;
 	}
 	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (sources > 1) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)(n % sources));
+		if (bind(c->fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0) {
+			return -1;
+		}
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons(port);
@@ -989,7 +1012,7 @@ static conn *conn_start(worker *w, uint8_t kind, ident *id, unsigned slot)
 		set_err(c, "start", "out of memory");
 		goto fail;
 	}
-	if (conn_open_socket(c, r->o.port) != 0) {
+	if (conn_open_socket(c, r->o.port, r->o.sources, w->opened++) != 0) {
 		if (strerror_r(errno, why, sizeof(why)) != 0) {
 			snprintf(why, sizeof(why), "errno %d", errno);
 		}
