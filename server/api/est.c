@@ -271,19 +271,14 @@ static rp_status check_chain(rp__api_est *e, int64_t now, char *err, size_t cap)
  */
 static rp_status load_key(rp__api_est *e, const rp_api_opts *o, char *err, size_t cap)
 {
-	rp_pki_issuer_opts io;
 	rp_status st;
 
 	if (o->est_issuer != NULL) {
 		e->signer = rp_pki_issuer_signer(o->est_issuer);
 		return RP_OK;
 	}
-	memset(&io, 0, sizeof(io));
-	io.cert = o->est_issuing_cert;
-	io.keystore = RP_PKI_ISSUER_FILE;
-	io.key_file = o->est_issuing_key;
-	io.pass_file = o->est_issuing_key_pass;
-	st = rp_pki_issuer_open(&io, &e->own_issuer, err, cap);
+	st = rp_pki_issuer_open_file(o->est_issuing_cert, o->est_issuing_key,
+				     o->est_issuing_key_pass, &e->own_issuer, err, cap);
 	if (st != RP_OK) {
 		return st;
 	}

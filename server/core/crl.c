@@ -427,17 +427,12 @@ static char *dupstr(const char *s)
 static rp_status load_signer(rp_crl *c, const rp_crl_opts *o, char *err, size_t cap)
 {
 	const rp_pki_issuer *is = o->issuer;
-	rp_pki_issuer_opts io;
 	X509 *cert;
 	rp_status st;
 
 	if (is == NULL) {
-		memset(&io, 0, sizeof(io));
-		io.cert = o->issuing_cert;
-		io.keystore = RP_PKI_ISSUER_FILE;
-		io.key_file = o->issuing_key;
-		io.pass_file = o->issuing_key_pass;
-		st = rp_pki_issuer_open(&io, &c->own_issuer, err, cap);
+		st = rp_pki_issuer_open_file(o->issuing_cert, o->issuing_key, o->issuing_key_pass,
+					     &c->own_issuer, err, cap);
 		if (st != RP_OK) {
 			return st;
 		}

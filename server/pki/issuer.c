@@ -280,3 +280,16 @@ void rp_pki_issuer_close(rp_pki_issuer *is)
 	rp_keystore_close(is->ks);
 	rp_free(NULL, is);
 }
+
+rp_status rp_pki_issuer_open_file(const char *cert, const char *key_file, const char *pass_file,
+				  rp_pki_issuer **out, char *err, size_t err_cap)
+{
+	rp_pki_issuer_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.cert = cert;
+	o.keystore = RP_PKI_ISSUER_FILE;
+	o.key_file = key_file;
+	o.pass_file = pass_file;
+	return rp_pki_issuer_open(&o, out, err, err_cap);
+}

@@ -99,6 +99,11 @@ typedef struct rp_pki_issuer rp_pki_issuer; /* opaque */
 rp_status rp_pki_issuer_open(const rp_pki_issuer_opts *o, rp_pki_issuer **out, char *err,
 			     size_t err_cap);
 
+/* rp_pki_issuer_open() of a key file (RP_PKI_ISSUER_FILE): cert, key_file
+ * and pass_file as in rp_pki_issuer_opts. */
+rp_status rp_pki_issuer_open_file(const char *cert, const char *key_file, const char *pass_file,
+				  rp_pki_issuer **out, char *err, size_t err_cap);
+
 /* The issuing CA and its key, for rp_pki_device_cert_new() and rp_pki_crl_new(). */
 const rp_pki_signer *rp_pki_issuer_signer(const rp_pki_issuer *is);
 

@@ -95,6 +95,14 @@ static int is_state(const char *s, const char *want)
 	return s != NULL && strcmp(s, want) == 0;
 }
 
+/* A SQLSTATE that says the session is gone (class 08, or the server
+ * shutting it down or terminating it). */
+static int state_lost(const char *state)
+{
+	return state != NULL && (strncmp(state, "08", 2) == 0 || is_state(state, "57P01") ||
+				 is_state(state, "57P02") || is_state(state, "57P03"));
+}
+
 /* Classifies the failure in r (may be NULL: no result at all). */
 static rp_status pg_fail(pg_db *d, const PGresult *r)
 {
@@ -103,9 +111,7 @@ static rp_status pg_fail(pg_db *d, const PGresult *r)
 	const char *msg = r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
 	db->failed = 1;
-	if (d->broken || PQstatus(d->conn) == CONNECTION_BAD ||
-	    (state != NULL && strncmp(state, "08", 2) == 0) || is_state(state, "57P01") ||
-	    is_state(state, "57P02") || is_state(state, "57P03")) {
+	if (d->broken || PQstatus(d->conn) == CONNECTION_BAD || state_lost(state)) {
 		db->conn_lost = 1;
 		db->transient = 1;
 		db->err = RP_E_IO;
@@ -201,8 +207,7 @@ static int res_lost(const PGresult *r)
 {
 	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
-	return state == NULL || strncmp(state, "08", 2) == 0 || is_state(state, "57P01") ||
-	       is_state(state, "57P02") || is_state(state, "57P03");
+	return state == NULL || state_lost(state);
 }
 
 /*
@@ -293,15 +298,17 @@ static PGresult *pg_pipeline(pg_db *d, int begin, const char *name, int n,
 	return out;
 }
 
-/* A prepared statement, with the pending BEGIN in front if there is one. */
+/* A prepared statement, with the pending BEGIN in front if there is one,
+ * and the COMMIT behind it if commit (*outcome: its fate, pg_pipeline()). */
 static PGresult *pg_exec_prepared(pg_db *d, const char *name, int n, const char *const *values,
-				  const int *lengths, const int *formats)
+				  const int *lengths, const int *formats, int commit, int *outcome)
 {
-	int outcome;
+	int begin = d->begin_pending;
 
-	if (d->begin_pending) {
+	*outcome = COMMIT_NONE;
+	if (begin || commit) {
 		d->begin_pending = 0;
-		return pg_pipeline(d, 1, name, n, values, lengths, formats, 0, &outcome);
+		return pg_pipeline(d, begin, name, n, values, lengths, formats, commit, outcome);
 	}
 	return PQexecPrepared(d->conn, name, n, values, lengths, formats, 1);
 }
@@ -337,6 +344,7 @@ static rp_status pg_query(rp__store_db *db, const rp__store_sql *q, const rp__st
 	const char *values[RP__STORE_MAX_PARAMS];
 	int lengths[RP__STORE_MAX_PARAMS], formats[RP__STORE_MAX_PARAMS];
 	char name[16];
+	int outcome;
 	PGresult *r;
 	ExecStatusType s;
 	rp_status st;
@@ -374,7 +382,7 @@ static rp_status pg_query(rp__store_db *db, const rp__store_sql *q, const rp__st
 			break;
 		}
 	}
-	r = pg_exec_prepared(d, name, (int)n, values, lengths, formats);
+	r = pg_exec_prepared(d, name, (int)n, values, lengths, formats, 0, &outcome);
 	s = PQresultStatus(r);
 	if (r == NULL || (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)) {
 		st = pg_fail(d, r);
@@ -622,7 +630,7 @@ static rp_status pg_bulk(rp__store_db *db, const rp__store_bulk *b, const rp__st
 	bulk_pos at = {0, 0}, to;
 	char name[16];
 	rp_status st;
-	int final, outcome = COMMIT_NONE;
+	int final, outcome;
 
 	if (b->ncols == 0 || b->ncols > RP__STORE_MAX_PARAMS) {
 		return pg_internal(d, RP_E_INTERNAL, "bulk insert: bad column count");
@@ -656,14 +664,8 @@ static rp_status pg_bulk(rp__store_db *db, const rp__store_bulk *b, const rp__st
 		/* The last statement of a bulk that is the whole transaction
 		 * carries the COMMIT (and BEGIN, if it is the first as well). */
 		final = commit && bulk_row(s, n, b->ncols, &to) == NULL;
-		if (final || d->begin_pending) {
-			r = pg_pipeline(d, d->begin_pending, name, (int)b->ncols, values, lengths,
-					formats, final, &outcome);
-			d->begin_pending = 0;
-		} else {
-			r = PQexecPrepared(d->conn, name, (int)b->ncols, values, lengths, formats,
-					   1);
-		}
+		r = pg_exec_prepared(d, name, (int)b->ncols, values, lengths, formats, final,
+				     &outcome);
 		st = bulk_result(d, r, rows, final, outcome);
 		PQclear(r);
 		if (st != RP_OK) {
