@@ -2,8 +2,17 @@
  * loop.c - the loop core: watchers, timers, posted tasks, dispatch.
  *
  * State
- * - watchers[fd]: the callback and mask of each watched fd (mask 0: none).
- *   The array grows to the largest fd watched; it never shrinks.
+ * - The watchers of every loop of the process are one table by fd: an fd
+ *   is watched by one loop at a time, so the table costs one slot per fd
+ *   whatever the number of loops (a table per loop cost a slot per fd and
+ *   loop: 16 loops, 384 bytes per connection). It is a static directory of
+ *   pages of WATCH_PAGE slots; a page is allocated when an fd in it is
+ *   first watched, and all pages are freed with the last loop. A slot says
+ *   which loop watches the fd (its serial) and for which events; only that
+ *   loop's thread writes it until it unwatches the fd, and the fd can only
+ *   be reused (by another loop's accept) after its owner closed it, hence
+ *   after the unwatch. The slots are atomics (relaxed) because that order
+ *   runs through the kernel, where ThreadSanitizer cannot see it.
  * - heap[0 .. nheap): running timers, a binary min-heap on (deadline, seq);
  *   each timer knows its slot, so stop and restart are O(log n).
  * - posts: tasks from other threads, a mutex-protected FIFO of nodes.
@@ -11,7 +20,7 @@
  *   when it drains the queue, so a burst of posts costs one wake-up.
  *
  * Invariants: heap[i]->slot == i + 1 for every running timer; a stopped
- * timer has slot 0. Only the loop thread touches watchers and the heap.
+ * timer has slot 0. Only the loop thread touches its watchers and heap.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,22 +34,30 @@
 
 #define READY_BATCH 256
 
+#define WATCH_PAGE_BITS 10u
+#define WATCH_PAGE      (1u << WATCH_PAGE_BITS) /* slots per page: 24 KiB */
+#define WATCH_PAGES     4096u                   /* fds below 4,194,304 */
+#define EVENT_BITS      3u                      /* RP_LOOP_READ | WRITE | ERROR */
+
 typedef struct watcher {
-	unsigned events; /* 0: not watched */
-	rp_io_fn fn;
-	void *arg;
+	atomic_uint state; /* owner's serial << EVENT_BITS | events; 0: not watched */
+	_Atomic(rp_io_fn) fn;
+	_Atomic(void *) arg;
 } watcher;
+
+static _Atomic(watcher *) watch_pages[WATCH_PAGES];
+static pthread_mutex_t loops_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned nloops;      /* under loops_mu: the last loop frees the pages */
+static unsigned next_serial; /* under loops_mu */
 
 typedef rp_task post;
 
 struct rp_loop {
 	unsigned id;
+	unsigned serial; /* this loop's mark in the watcher slots, never 0 */
 	rp__backend *be;
 	uint64_t now;
 	atomic_int stop;
-
-	watcher *watchers;
-	size_t nwatchers;
 
 	rp_timer **heap;
 	size_t nheap, heap_cap;
@@ -219,9 +236,54 @@ static int wait_timeout(const rp_loop *loop, uint64_t max_wait_ms)
 
 /* ---- watchers ---------------------------------------------------------- */
 
-static watcher *watcher_for(rp_loop *loop, int fd)
+/* The slot of fd, allocating its page if `create`; NULL if out of range or no memory. */
+static watcher *slot_of(int fd, int create)
 {
-	return fd >= 0 && (size_t)fd < loop->nwatchers ? &loop->watchers[fd] : NULL;
+	size_t page, n = (size_t)fd >> WATCH_PAGE_BITS;
+	watcher *w, *fresh, *none = NULL;
+
+	if (fd < 0 || n >= WATCH_PAGES) {
+		return NULL;
+	}
+	page = (size_t)fd & (WATCH_PAGE - 1u);
+	w = atomic_load_explicit(&watch_pages[n], memory_order_acquire);
+	if (w != NULL || !create) {
+		return w != NULL ? &w[page] : NULL;
+	}
+	fresh = rp_alloc(NULL, WATCH_PAGE * sizeof(*fresh));
+	if (fresh == NULL) {
+		return NULL;
+	}
+	for (size_t i = 0; i < WATCH_PAGE; i++) {
+		atomic_init(&fresh[i].state, 0u);
+		atomic_init(&fresh[i].fn, NULL);
+		atomic_init(&fresh[i].arg, NULL);
+	}
+	/* Another loop may have added the page meanwhile: theirs is kept. */
+	if (!atomic_compare_exchange_strong_explicit(&watch_pages[n], &none, fresh,
+						     memory_order_acq_rel, memory_order_acquire)) {
+		rp_free(NULL, fresh);
+		fresh = none;
+	}
+	return &fresh[page];
+}
+
+static unsigned state_of(const watcher *w)
+{
+	return atomic_load_explicit(&w->state, memory_order_relaxed);
+}
+
+/* fd's slot if this loop watches fd, else NULL. */
+static watcher *watcher_for(const rp_loop *loop, int fd)
+{
+	watcher *w = slot_of(fd, 0);
+
+	return w != NULL && state_of(w) >> EVENT_BITS == loop->serial ? w : NULL;
+}
+
+static void set_state(const rp_loop *loop, watcher *w, unsigned events)
+{
+	atomic_store_explicit(&w->state, loop->serial << EVENT_BITS | events, memory_order_relaxed);
 }
 
 rp_status rp_loop_watch(rp_loop *loop, int fd, unsigned events, rp_io_fn fn, void *arg)
@@ -229,45 +291,23 @@ rp_status rp_loop_watch(rp_loop *loop, int fd, unsigned events, rp_io_fn fn, voi
 	watcher *w;
 	rp_status st;
 
-	if (fd < 0 || fn == NULL) {
+	if (fd < 0 || fn == NULL || (events >> EVENT_BITS) != 0) {
 		return RP_E_INVALID_ARG;
 	}
-	if ((size_t)fd >= loop->nwatchers) {
-		/*
-		 * Grown by a quarter (and at least to fd), not doubled: every loop
-		 * holds a slot for every fd of the process, so with doubling the
-		 * unused tail cost up to 24 bytes per connection and loop; a
-		 * quarter still keeps the copying amortised O(1) per watch.
-		 */
-		size_t n = loop->nwatchers + loop->nwatchers / 4u + 64u;
-		watcher *grown;
-
-		if (n <= (size_t)fd) {
-			n = (size_t)fd + 64u;
-		}
-		grown = rp_realloc(NULL, loop->watchers, n * sizeof(*grown));
-		if (grown == NULL) {
-			return RP_E_NOMEM;
-		}
-		for (size_t i = loop->nwatchers; i < n; i++) {
-			grown[i].events = 0;
-			grown[i].fn = NULL;
-			grown[i].arg = NULL;
-		}
-		loop->watchers = grown;
-		loop->nwatchers = n;
+	w = slot_of(fd, 1);
+	if (w == NULL) {
+		return (size_t)fd >> WATCH_PAGE_BITS >= WATCH_PAGES ? RP_E_LIMIT : RP_E_NOMEM;
 	}
-	w = &loop->watchers[fd];
-	if (w->fn != NULL) {
-		return RP_E_INVALID_ARG;
+	if (state_of(w) != 0) {
+		return RP_E_INVALID_ARG; /* watched already, by this loop or another */
 	}
 	st = rp__backend_add(loop->be, fd, events);
 	if (st != RP_OK) {
 		return st;
 	}
-	w->events = events;
-	w->fn = fn;
-	w->arg = arg;
+	atomic_store_explicit(&w->fn, fn, memory_order_relaxed);
+	atomic_store_explicit(&w->arg, arg, memory_order_relaxed);
+	set_state(loop, w, events);
 	return RP_OK;
 }
 
@@ -276,30 +316,38 @@ rp_status rp_loop_modify(rp_loop *loop, int fd, unsigned events)
 	watcher *w = watcher_for(loop, fd);
 	rp_status st;
 
-	if (w == NULL || w->fn == NULL) {
+	if (w == NULL) {
 		return RP_E_NOT_FOUND;
 	}
-	if (w->events == events) {
+	if ((state_of(w) & ((1u << EVENT_BITS) - 1u)) == events) {
 		return RP_OK;
+	}
+	if ((events >> EVENT_BITS) != 0) {
+		return RP_E_INVALID_ARG;
 	}
 	st = rp__backend_mod(loop->be, fd, events);
 	if (st == RP_OK) {
-		w->events = events;
+		set_state(loop, w, events);
 	}
 	return st;
+}
+
+static void clear(watcher *w)
+{
+	atomic_store_explicit(&w->fn, NULL, memory_order_relaxed);
+	atomic_store_explicit(&w->arg, NULL, memory_order_relaxed);
+	atomic_store_explicit(&w->state, 0u, memory_order_relaxed);
 }
 
 void rp_loop_unwatch(rp_loop *loop, int fd)
 {
 	watcher *w = watcher_for(loop, fd);
 
-	if (w == NULL || w->fn == NULL) {
+	if (w == NULL) {
 		return;
 	}
 	rp__backend_del(loop->be, fd);
-	w->events = 0;
-	w->fn = NULL;
-	w->arg = NULL;
+	clear(w);
 }
 
 static void dispatch(rp_loop *loop, int n)
@@ -308,18 +356,25 @@ static void dispatch(rp_loop *loop, int n)
 
 	for (i = 0; i < n; i++) {
 		watcher *w = watcher_for(loop, loop->ready[i].fd);
-		unsigned ev;
+		unsigned ev, watched;
 
-		/* Unwatched (or re-watched for less) earlier in this pass: skip. */
-		if (w == NULL || w->fn == NULL) {
+		/*
+		 * Unwatched (or re-watched for less) earlier in this pass, or
+		 * closed and now another loop's: skip.
+		 */
+		if (w == NULL) {
 			continue;
 		}
-		ev = loop->ready[i].events & (w->events | RP_LOOP_ERROR);
-		if ((loop->ready[i].events & RP_LOOP_ERROR) && (w->events & RP_LOOP_READ)) {
+		watched = state_of(w) & ((1u << EVENT_BITS) - 1u);
+		ev = loop->ready[i].events & (watched | RP_LOOP_ERROR);
+		if ((loop->ready[i].events & RP_LOOP_ERROR) && (watched & RP_LOOP_READ)) {
 			ev |= RP_LOOP_READ;
 		}
 		if (ev != 0) {
-			w->fn(loop, loop->ready[i].fd, ev, w->arg);
+			rp_io_fn fn = atomic_load_explicit(&w->fn, memory_order_relaxed);
+
+			fn(loop, loop->ready[i].fd, ev,
+			   atomic_load_explicit(&w->arg, memory_order_relaxed));
 		}
 	}
 }
@@ -432,6 +487,34 @@ void rp_loop_stop(rp_loop *loop)
 
 /* ---- lifecycle --------------------------------------------------------- */
 
+/*
+ * A freed loop's slots are cleared (its fds may be closed and reused by
+ * another loop), and the last loop frees the pages: no loop is left to
+ * look at them, and a new loop starts with a new page.
+ */
+static void forget_watchers(const rp_loop *loop)
+{
+	pthread_mutex_lock(&loops_mu);
+	for (size_t n = 0; n < WATCH_PAGES; n++) {
+		watcher *w = atomic_load_explicit(&watch_pages[n], memory_order_acquire);
+
+		if (w == NULL) {
+			continue;
+		}
+		for (size_t i = 0; i < WATCH_PAGE; i++) {
+			if (state_of(&w[i]) >> EVENT_BITS == loop->serial) {
+				clear(&w[i]);
+			}
+		}
+		if (nloops == 1) {
+			atomic_store_explicit(&watch_pages[n], NULL, memory_order_release);
+			rp_free(NULL, w);
+		}
+	}
+	nloops--;
+	pthread_mutex_unlock(&loops_mu);
+}
+
 rp_loop *rp_loop_new(unsigned id)
 {
 	rp_loop *loop = rp_calloc(NULL, 1, sizeof(*loop));
@@ -440,6 +523,13 @@ rp_loop *rp_loop_new(unsigned id)
 		return NULL;
 	}
 	loop->id = id;
+	pthread_mutex_lock(&loops_mu);
+	nloops++;
+	if (++next_serial >> (32u - EVENT_BITS) != 0) {
+		next_serial = 1; /* 2^29 loops later: no earlier one is alive */
+	}
+	loop->serial = next_serial;
+	pthread_mutex_unlock(&loops_mu);
 	loop->wake_fd = -1;
 	atomic_init(&loop->stop, 0);
 	pthread_mutex_init(&loop->post_mu, NULL);
@@ -486,7 +576,7 @@ void rp_loop_free(rp_loop *loop)
 		loop->heap[i]->slot = 0;
 	}
 	rp_free(NULL, loop->heap);
-	rp_free(NULL, loop->watchers);
+	forget_watchers(loop);
 	pthread_mutex_destroy(&loop->post_mu);
 	rp_free(NULL, loop);
 }

@@ -6,9 +6,11 @@
  *   here must be called from that thread, except rp_loop_post() and
  *   rp_loop_stop(), which any thread may call.
  * - File descriptors are watched by number, as in Redis's ae.c: one watcher
- *   slot per fd. Unwatching an fd during a dispatch pass suppresses events
- *   already gathered for it in that pass. The caller still owns the fd and
- *   closes it after rp_loop_unwatch().
+ *   slot per fd, in one table for all the loops of the process (an fd is
+ *   watched by one loop at a time). Unwatching an fd during a dispatch pass
+ *   suppresses events already gathered for it in that pass, also when the
+ *   fd is closed and another loop watches its number meanwhile. The caller
+ *   still owns the fd and closes it after rp_loop_unwatch().
  * - Timers are embedded in their owner (rp_timer, no allocation) and kept
  *   in a binary heap: start, restart and stop cost O(log n). A timer MUST
  *   be stopped before the memory holding it is freed.
@@ -68,14 +70,19 @@ unsigned rp_loop_id(const rp_loop *loop);
 /*
  * Starts watching fd for `events` (RP_LOOP_READ and/or RP_LOOP_WRITE;
  * edge-free, level-triggered). Returns RP_OK, RP_E_INVALID_ARG (fd < 0,
- * fn NULL, fd already watched), RP_E_NOMEM, or RP_E_IO (epoll refused).
+ * fn NULL, other event bits, fd already watched by this loop or another),
+ * RP_E_LIMIT (fd of 4,194,304 or more), RP_E_NOMEM, or RP_E_IO (epoll
+ * refused).
  */
 rp_status rp_loop_watch(rp_loop *loop, int fd, unsigned events, rp_io_fn fn, void *arg);
 
-/* Changes the events of a watched fd. RP_OK, RP_E_NOT_FOUND or RP_E_IO. */
+/*
+ * Changes the events of an fd this loop watches. RP_OK, RP_E_NOT_FOUND (not
+ * watched by this loop), RP_E_INVALID_ARG (other event bits) or RP_E_IO.
+ */
 rp_status rp_loop_modify(rp_loop *loop, int fd, unsigned events);
 
-/* Stops watching fd (no-op if it is not watched). */
+/* Stops watching fd (no-op if this loop does not watch it). */
 void rp_loop_unwatch(rp_loop *loop, int fd);
 
 /*
