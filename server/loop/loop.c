@@ -239,38 +239,42 @@ static int wait_timeout(const rp_loop *loop, uint64_t max_wait_ms)
 /* The slot of fd, allocating its page if `create`; NULL if out of range or no memory. */
 static watcher *slot_of(int fd, int create)
 {
-	size_t page, n = (size_t)fd >> WATCH_PAGE_BITS;
-	watcher *w, *fresh, *none = NULL;
+	size_t page = (size_t)fd >> WATCH_PAGE_BITS, i = (size_t)fd & (WATCH_PAGE - 1u);
+	watcher *w, *none = NULL;
 
-	if (fd < 0 || n >= WATCH_PAGES) {
+	if (fd < 0 || page >= WATCH_PAGES) {
 		return NULL;
 	}
-	page = (size_t)fd & (WATCH_PAGE - 1u);
-	w = atomic_load_explicit(&watch_pages[n], memory_order_acquire);
+	w = atomic_load_explicit(&watch_pages[page], memory_order_acquire);
 	if (w != NULL || !create) {
-		return w != NULL ? &w[page] : NULL;
+		return w != NULL ? &w[i] : NULL;
 	}
-	fresh = rp_alloc(NULL, WATCH_PAGE * sizeof(*fresh));
-	if (fresh == NULL) {
+	w = rp_alloc(NULL, WATCH_PAGE * sizeof(*w));
+	if (w == NULL) {
 		return NULL;
 	}
-	for (size_t i = 0; i < WATCH_PAGE; i++) {
-		atomic_init(&fresh[i].state, 0u);
-		atomic_init(&fresh[i].fn, NULL);
-		atomic_init(&fresh[i].arg, NULL);
+	for (size_t j = 0; j < WATCH_PAGE; j++) {
+		atomic_init(&w[j].state, 0u);
+		atomic_init(&w[j].fn, NULL);
+		atomic_init(&w[j].arg, NULL);
 	}
 	/* Another loop may have added the page meanwhile: theirs is kept. */
-	if (!atomic_compare_exchange_strong_explicit(&watch_pages[n], &none, fresh,
+	if (!atomic_compare_exchange_strong_explicit(&watch_pages[page], &none, w,
 						     memory_order_acq_rel, memory_order_acquire)) {
-		rp_free(NULL, fresh);
-		fresh = none;
+		rp_free(NULL, w);
+		w = none;
 	}
-	return &fresh[page];
+	return &w[i];
 }
 
 static unsigned state_of(const watcher *w)
 {
 	return atomic_load_explicit(&w->state, memory_order_relaxed);
+}
+
+static unsigned events_of(const watcher *w)
+{
+	return state_of(w) & ((1u << EVENT_BITS) - 1u);
 }
 
 /* fd's slot if this loop watches fd, else NULL. */
@@ -319,7 +323,7 @@ rp_status rp_loop_modify(rp_loop *loop, int fd, unsigned events)
 	if (w == NULL) {
 		return RP_E_NOT_FOUND;
 	}
-	if ((state_of(w) & ((1u << EVENT_BITS) - 1u)) == events) {
+	if (events_of(w) == events) {
 		return RP_OK;
 	}
 	if ((events >> EVENT_BITS) != 0) {
@@ -365,7 +369,7 @@ static void dispatch(rp_loop *loop, int n)
 		if (w == NULL) {
 			continue;
 		}
-		watched = state_of(w) & ((1u << EVENT_BITS) - 1u);
+		watched = events_of(w);
 		ev = loop->ready[i].events & (watched | RP_LOOP_ERROR);
 		if ((loop->ready[i].events & RP_LOOP_ERROR) && (watched & RP_LOOP_READ)) {
 			ev |= RP_LOOP_READ;
