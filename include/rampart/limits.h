@@ -230,6 +230,14 @@ RP_LIMITS_ASSERT_(RP_LIMIT_MQTT_CLIENT_ID_LEN <= RP_MQTT_STR_MAX, client_id_fits
 #define RP_DEFAULT_BROKER_CONNECTIONS_PER_ADDRESS 256u
 
 /*
+ * File descriptors an event loop can watch: those below this number (the
+ * loops' watcher table, server/loop/loop.c, is a static directory over
+ * them, 32 KiB). Bounds: that directory; a multiple of 1,024 that leaves
+ * room above the most connections for listeners, the store and the API.
+ */
+#define RP_LIMIT_LOOP_FDS (4096u * 1024u)
+
+/*
  * New connections per second from one address (a token bucket: rate and
  * burst). Bounds: TLS handshake CPU spent on one address (handshake
  * flood), and reconnect storms.
@@ -336,6 +344,8 @@ RP_LIMITS_ASSERT_(RP_DEFAULT_BROKER_CONNECTIONS <= RP_LIMIT_BROKER_CONNECTIONS,
 		  connections_default);
 RP_LIMITS_ASSERT_(RP_LIMIT_BROKER_CONNECTIONS_PER_ADDRESS <= RP_LIMIT_BROKER_CONNECTIONS,
 		  per_address_le_total);
+RP_LIMITS_ASSERT_(RP_LIMIT_LOOP_FDS >= 2u * RP_LIMIT_BROKER_CONNECTIONS, loop_fds_hold_connections);
+RP_LIMITS_ASSERT_(RP_LIMIT_LOOP_FDS % 1024u == 0u, loop_fds_whole_pages);
 RP_LIMITS_ASSERT_(RP_DEFAULT_BROKER_CONNECTIONS_PER_ADDRESS <=
 			  RP_LIMIT_BROKER_CONNECTIONS_PER_ADDRESS,
 		  per_address_default);

@@ -30,14 +30,15 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "rampart/limits.h"
 #include "util/alloc.h"
 
 #define READY_BATCH 256
 
 #define WATCH_PAGE_BITS 10u
 #define WATCH_PAGE      (1u << WATCH_PAGE_BITS) /* slots per page: 24 KiB */
-#define WATCH_PAGES     4096u                   /* fds below 4,194,304 */
-#define EVENT_BITS      3u                      /* RP_LOOP_READ | WRITE | ERROR */
+#define WATCH_PAGES     (RP_LIMIT_LOOP_FDS / WATCH_PAGE)
+#define EVENT_BITS      3u /* RP_LOOP_READ | WRITE | ERROR */
 
 typedef struct watcher {
 	atomic_uint state; /* owner's serial << EVENT_BITS | events; 0: not watched */

@@ -71,8 +71,8 @@ unsigned rp_loop_id(const rp_loop *loop);
  * Starts watching fd for `events` (RP_LOOP_READ and/or RP_LOOP_WRITE;
  * edge-free, level-triggered). Returns RP_OK, RP_E_INVALID_ARG (fd < 0,
  * fn NULL, other event bits, fd already watched by this loop or another),
- * RP_E_LIMIT (fd of 4,194,304 or more), RP_E_NOMEM, or RP_E_IO (epoll
- * refused).
+ * RP_E_LIMIT (fd of RP_LIMIT_LOOP_FDS or more), RP_E_NOMEM, or RP_E_IO
+ * (epoll refused).
  */
 rp_status rp_loop_watch(rp_loop *loop, int fd, unsigned events, rp_io_fn fn, void *arg);
 
